@@ -1,0 +1,36 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("owner", "owner@example.com", "correct-horse-battery")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("other", "other@example.com", "correct-horse-battery")
+
+
+@pytest.fixture
+def site(owner):
+    from tracking.models import Membership, Site
+
+    site = Site.objects.create(name="Example", domain="example.com", timezone="UTC")
+    Membership.objects.create(user=owner, site=site, role=Membership.Role.OWNER)
+    return site
+
+
+@pytest.fixture
+def other_site(other_user):
+    from tracking.models import Membership, Site
+
+    site = Site.objects.create(name="Other", domain="other.org", timezone="UTC")
+    Membership.objects.create(user=other_user, site=site, role=Membership.Role.OWNER)
+    return site
+
+
+@pytest.fixture
+def client_as_owner(client, owner):
+    client.force_login(owner)
+    return client

@@ -1,0 +1,20 @@
+"""Every django-q2 schedule, as data. ``manage.py sync_schedules`` applies them (idempotent)."""
+
+from django.conf import settings
+from django_q.models import Schedule
+
+
+def schedules() -> list[dict]:
+    return [
+        {
+            "name": "rotate-salts",
+            "func": "tracking.tasks.rotate_salts",
+            "schedule_type": Schedule.HOURLY,
+        },
+        {
+            "name": "sync-stripe",
+            "func": "revenue.tasks.sync_all_connections",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": settings.STRIPE_SYNC_INTERVAL_MINUTES,
+        },
+    ]

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from tracking import views as tracking_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", tracking_views.sign_up, name="signup"),
+    path("api/event", tracking_views.collect_event, name="collect_event"),
+    path("hmbl.min.js", tracking_views.serve_snippet, name="snippet"),
+    path("", include("tracking.urls")),
+    path("", include("revenue.urls")),
+]

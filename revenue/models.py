@@ -1,0 +1,238 @@
+from django.db import models
+from django.utils import timezone
+
+from humblytics.lib.encryption import EncryptedTextField
+from tracking.models import Session, Site, View
+
+VIEW_ID_KEY = "humblytics_view_id"
+
+
+class StripeConnection(models.Model):
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        ERROR = "error", "Error"
+        KEY_REVOKED = "key_revoked", "Key revoked"
+        MISSING_PERMISSION = "missing_permission", "Missing permission"
+
+    class Mode(models.TextChoices):
+        TEST = "test", "Test mode"
+        LIVE = "live", "Live mode"
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="stripe_connection")
+    secret_key = EncryptedTextField()
+    key_hint = models.CharField(max_length=40)
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    last_error = models.TextField(blank=True)
+    backfill_days = models.PositiveIntegerField(default=90)
+    backfill_started_at = models.DateTimeField(null=True, blank=True)
+    backfill_reached_at = models.DateTimeField(
+        null=True, blank=True, help_text="Oldest charge time imported so far during the first import"
+    )
+    backfill_completed_at = models.DateTimeField(null=True, blank=True)
+    events_cursor = models.CharField(max_length=255, blank=True, help_text="Id of the newest event processed")
+    events_cursor_at = models.DateTimeField(null=True, blank=True)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Stripe {self.key_hint} for {self.site.public_id}"
+
+    def is_syncing(self) -> bool:
+        return bool(self.locked_until and self.locked_until > timezone.now())
+
+    def is_healthy(self) -> bool:
+        return self.status == self.Status.CONNECTED
+
+
+class SyncRun(models.Model):
+    class Kind(models.TextChoices):
+        BACKFILL = "backfill", "First import"
+        INCREMENTAL = "incremental", "Incremental"
+        RECONCILE = "reconcile", "Reconciliation"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+
+    connection = models.ForeignKey(StripeConnection, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    api_calls = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    objects_seen = models.PositiveIntegerField(default=0)
+    payments_new = models.PositiveIntegerField(default=0)
+    payments_updated = models.PositiveIntegerField(default=0)
+    refunds_seen = models.PositiveIntegerField(default=0)
+    disputes_seen = models.PositiveIntegerField(default=0)
+    attributed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} run {self.pk} ({self.status})"
+
+    @property
+    def calls_per_payment(self) -> float | None:
+        touched = self.payments_new + self.payments_updated
+        return round(self.api_calls / touched, 3) if touched else None
+
+
+class Payment(models.Model):
+    """One succeeded, captured Stripe charge. Money in minor units of the named currency."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+        DISPUTE_LOST = "dispute_lost", "Dispute lost"
+
+    class Source(models.TextChoices):
+        PAYMENT_INTENT = "payment_intent", "PaymentIntent"
+        INVOICE = "invoice", "Invoice"
+        SUBSCRIPTION = "subscription", "Subscription"
+        CHECKOUT_SESSION = "checkout_session", "Checkout Session"
+        CUSTOMER = "customer", "Customer"
+
+    class Unattributed(models.TextChoices):
+        NO_VIEW_ID = "no_view_id", "No view id on any object"
+        UNKNOWN_VIEW_ID = "unknown_view_id", "View id never seen by the tracker"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="payments")
+    connection = models.ForeignKey(
+        StripeConnection, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    stripe_id = models.CharField(max_length=255, help_text="Charge id")
+    livemode = models.BooleanField(default=False)
+    created_at = models.DateTimeField(help_text="Stripe's created time of the charge")
+    amount = models.BigIntegerField(help_text="Captured amount, presentment currency")
+    currency = models.CharField(max_length=3)
+    amount_refunded = models.BigIntegerField(default=0, help_text="Presentment currency")
+    settlement_amount = models.BigIntegerField()
+    settlement_fee = models.BigIntegerField(default=0)
+    settlement_currency = models.CharField(max_length=3)
+    refunded = models.BigIntegerField(default=0, help_text="Succeeded refunds + lost disputes, settlement")
+    net = models.BigIntegerField(help_text="settlement_amount - refunded")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
+    payment_intent = models.CharField(max_length=255, blank=True)
+    customer = models.CharField(max_length=255, blank=True)
+    invoice = models.CharField(max_length=255, blank=True)
+    subscription = models.CharField(max_length=255, blank=True)
+    checkout_session = models.CharField(max_length=255, blank=True)
+    view_id = models.CharField(max_length=255, blank=True)
+    view_id_source = models.CharField(max_length=20, choices=Source.choices, blank=True)
+    unattributed_reason = models.CharField(max_length=20, choices=Unattributed.choices, blank=True)
+    matched_view = models.ForeignKey(
+        View, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    session = models.ForeignKey(
+        Session, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
+    )
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "stripe_id"], name="payment_unique_site_charge")
+        ]
+        indexes = [
+            models.Index(fields=["site", "created_at"], name="payment_site_created"),
+            models.Index(fields=["site", "payment_intent"], name="payment_site_pi"),
+            models.Index(fields=["site", "unattributed_reason"], name="payment_site_unattributed"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_id} {self.amount} {self.currency}"
+
+    def is_attributed(self) -> bool:
+        return self.session_id is not None
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="refunds")
+    stripe_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    amount = models.BigIntegerField(help_text="Presentment currency")
+    currency = models.CharField(max_length=3)
+    settlement_amount = models.BigIntegerField(help_text="Positive, settlement currency")
+    status = models.CharField(max_length=20)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "stripe_id"], name="refund_unique_payment_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
+class Dispute(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="disputes")
+    stripe_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    amount = models.BigIntegerField(help_text="Presentment currency")
+    currency = models.CharField(max_length=3)
+    settlement_amount = models.BigIntegerField(help_text="Positive, settlement currency")
+    status = models.CharField(max_length=30)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "stripe_id"], name="dispute_unique_payment_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+    def is_lost(self) -> bool:
+        return self.status == "lost"
+
+
+class StripeObject(models.Model):
+    """What the sync learned about a PaymentIntent, Invoice, Subscription, Checkout Session or Customer.
+
+    Only our own metadata key is kept, never the rest of the merchant's metadata. Subscription- and
+    customer-level ids are reused for renewals and later payments without calling Stripe again.
+    """
+
+    class Type(models.TextChoices):
+        PAYMENT_INTENT = "payment_intent", "PaymentIntent"
+        INVOICE = "invoice", "Invoice"
+        SUBSCRIPTION = "subscription", "Subscription"
+        CHECKOUT_SESSION = "checkout_session", "Checkout Session"
+        CUSTOMER = "customer", "Customer"
+
+    connection = models.ForeignKey(StripeConnection, on_delete=models.CASCADE, related_name="cached_objects")
+    stripe_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    view_id = models.CharField(max_length=255, blank=True)
+    customer = models.CharField(max_length=255, blank=True)
+    subscription = models.CharField(max_length=255, blank=True)
+    payment_intent = models.CharField(max_length=255, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "stripe_id"], name="stripeobject_unique_connection_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["connection", "type", "payment_intent"], name="stripeobject_conn_type_pi"),
+            models.Index(fields=["connection", "type", "subscription"], name="stripeobject_conn_type_sub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"

@@ -1,0 +1,68 @@
+"""Revenue figures for the Revenue tab (dashboard reports join these later)."""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, Sum
+
+from revenue.models import Payment, Refund, StripeConnection
+from tracking.models import Site
+
+
+@dataclass(frozen=True)
+class ConnectionHealth:
+    payments: int
+    attributed: int
+    unattributed: int
+    refunds: int
+    disputes: int
+    net_by_currency: dict[str, int]
+    attributed_share: float | None
+    backfill_days_done: int | None
+    backfill_days_total: int | None
+
+
+def connection_health(site: Site, connection: StripeConnection | None) -> ConnectionHealth:
+    payments = Payment.objects.filter(site=site)
+    totals = payments.aggregate(
+        count=Count("id"),
+        attributed=Count("id", filter=Q(session__isnull=False)),
+        disputes=Count("id", filter=Q(status__in=[Payment.Status.DISPUTED, Payment.Status.DISPUTE_LOST])),
+    )
+    net = {
+        row["settlement_currency"]: row["net"]
+        for row in payments.values("settlement_currency")
+        .annotate(net=Sum("net"))
+        .order_by("settlement_currency")
+    }
+    # The share is in the settlement currency with the most revenue: never mix currencies.
+    share = None
+    if net:
+        currency = max(net, key=lambda c: net[c])
+        in_currency = payments.filter(settlement_currency=currency)
+        total = net[currency]
+        attributed = in_currency.filter(session__isnull=False).aggregate(s=Sum("net"))["s"] or 0
+        share = attributed / total if total > 0 else None
+    days_done = days_total = None
+    if connection is not None and connection.backfill_completed_at is None and connection.backfill_started_at:
+        days_total = connection.backfill_days
+        if connection.backfill_reached_at:
+            days_done = min(
+                days_total, (connection.backfill_started_at - connection.backfill_reached_at).days
+            )
+        else:
+            days_done = 0
+    return ConnectionHealth(
+        payments=totals["count"],
+        attributed=totals["attributed"],
+        unattributed=totals["count"] - totals["attributed"],
+        refunds=Refund.objects.filter(payment__site=site, status="succeeded").count(),
+        disputes=totals["disputes"],
+        net_by_currency=net,
+        attributed_share=share,
+        backfill_days_done=days_done,
+        backfill_days_total=days_total,
+    )
+
+
+def latest_unattributed(site: Site, limit: int = 20) -> list[Payment]:
+    return list(Payment.objects.filter(site=site, session__isnull=True).order_by("-created_at")[:limit])

@@ -1,0 +1,649 @@
+"""Stripe sync without webhooks.
+
+First run: remember the newest event, then backfill N days by listing charges, refunds, disputes,
+invoices (with their payments) and checkout sessions by ``created``, 100 at a time. Later runs read
+the events feed from the remembered event on (``ending_before``: oldest to newest) and fetch only what
+changed, in batches. Every day, and whenever the cursor is older than the 30 days Stripe keeps events,
+a reconciliation re-lists the last 35 days (or the whole gap).
+
+Every write is an upsert keyed by Stripe ids, so runs can repeat, overlap (a lock per connection
+keeps them apart anyway) or die half-way without losing or doubling anything. The events cursor only
+moves after the rows it covers are committed.
+"""
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterator
+
+import stripe
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from revenue import attribution
+from revenue.models import Dispute, Payment, Refund, StripeConnection, StripeObject, SyncRun
+from revenue.stripe_client import CallCounter, build_client
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+LOCK_TTL = dt.timedelta(minutes=30)
+RECONCILE_EVERY = dt.timedelta(hours=24)
+RECONCILE_WINDOW = dt.timedelta(days=35)
+EVENTS_KEPT = dt.timedelta(days=29)  # Stripe keeps 30; leave a margin for clock skew.
+# How far before a charge its invoice or checkout session may have been created.
+LINK_MARGIN = dt.timedelta(days=2)
+MAX_EVENTS_PER_RUN = 20_000
+
+EVENT_TYPES = [
+    "charge.succeeded",
+    "charge.captured",
+    "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "payment_intent.succeeded",
+    "invoice.paid",
+    "invoice_payment.paid",
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.updated",
+]
+
+
+def _ts(value: int | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value, tz=dt.UTC) if value else None
+
+
+def _id(value) -> str:
+    """An expandable field: an id string, an expanded object (dict) or null."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return value.get("id") or ""
+
+
+def _as_dict(obj) -> dict:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+class Syncer:
+    def __init__(
+        self, connection: StripeConnection, client: stripe.StripeClient, run: SyncRun, now: dt.datetime
+    ):
+        self.connection = connection
+        self.client = client
+        self.run = run
+        self.now = now
+        self.touched: set[int] = set()
+        self.objects = attribution.ObjectSource(connection, fetch=self._fetch_object)
+
+    # ---- listing -------------------------------------------------------------------------------------
+    def _list(self, resource, params: dict) -> Iterator[dict]:
+        """Newest first, 100 per page, following ``starting_after``; counts pages."""
+        params = {**params, "limit": PAGE_SIZE}
+        while True:
+            page = resource.list(params=params)
+            self.run.pages += 1
+            data = [_as_dict(item) for item in page.data]
+            self.run.objects_seen += len(data)
+            yield from data
+            if not page.has_more or not data:
+                return
+            params = {**params, "starting_after": data[-1]["id"]}
+
+    def _created(self, since: dt.datetime) -> dict:
+        return {"created": {"gte": int(since.timestamp())}}
+
+    # ---- upserts -------------------------------------------------------------------------------------
+    def upsert_charge(self, charge: dict) -> Payment | None:
+        if charge.get("status") != "succeeded" or not charge.get("captured"):
+            return None
+        bt = charge.get("balance_transaction")
+        amount = charge.get("amount_captured") or charge.get("amount") or 0
+        currency = (charge.get("currency") or "").lower()
+        if isinstance(bt, dict):
+            settlement_amount, fee, settlement_currency = (
+                bt.get("amount", 0),
+                bt.get("fee", 0),
+                bt.get("currency"),
+            )
+        else:
+            # Pending balance transaction: settle later; keep presentment figures until then.
+            settlement_amount, fee, settlement_currency = amount, 0, currency
+        pi = charge.get("payment_intent")
+        if isinstance(pi, dict):
+            self.cache_object(pi, StripeObject.Type.PAYMENT_INTENT)
+        defaults = {
+            "connection": self.connection,
+            "livemode": bool(charge.get("livemode")),
+            "created_at": _ts(charge["created"]),
+            "amount": amount,
+            "currency": currency,
+            "amount_refunded": charge.get("amount_refunded") or 0,
+            "settlement_amount": settlement_amount,
+            "settlement_fee": fee,
+            "settlement_currency": (settlement_currency or currency).lower(),
+            "payment_intent": _id(pi),
+            "customer": _id(charge.get("customer")),
+        }
+        with transaction.atomic():
+            payment, created = Payment.objects.select_for_update().get_or_create(
+                site=self.connection.site,
+                stripe_id=charge["id"],
+                defaults={**defaults, "net": settlement_amount},
+            )
+            if not created:
+                for key, value in defaults.items():
+                    setattr(payment, key, value)
+            self._settle(payment)
+            payment.save()
+        if created:
+            self.run.payments_new += 1
+        elif payment.pk not in self.touched:
+            self.run.payments_updated += 1
+        self.touched.add(payment.pk)
+        return payment
+
+    def _settle(self, payment: Payment) -> None:
+        """Recompute refunded, net and status from the refund and dispute rows."""
+        if payment.pk is None:
+            return
+        refunds = (
+            Refund.objects.filter(payment=payment, status="succeeded").aggregate(s=Sum("settlement_amount"))[
+                "s"
+            ]
+            or 0
+        )
+        disputes = list(Dispute.objects.filter(payment=payment))
+        lost = sum(d.settlement_amount for d in disputes if d.is_lost())
+        payment.refunded = min(payment.settlement_amount, refunds + lost)
+        payment.net = payment.settlement_amount - payment.refunded
+        open_dispute = any(d.status not in ("won", "lost", "warning_closed", "prevented") for d in disputes)
+        if lost:
+            payment.status = Payment.Status.DISPUTE_LOST
+        elif open_dispute:
+            payment.status = Payment.Status.DISPUTED
+        elif refunds and refunds >= payment.settlement_amount:
+            payment.status = Payment.Status.REFUNDED
+        elif refunds:
+            payment.status = Payment.Status.PARTIALLY_REFUNDED
+        else:
+            payment.status = Payment.Status.SUCCEEDED
+
+    def _payment_for_charge(self, charge_id: str) -> Payment | None:
+        return Payment.objects.filter(site=self.connection.site, stripe_id=charge_id).first()
+
+    def _proportional(self, payment: Payment, amount: int) -> int:
+        if not payment.amount:
+            return 0
+        return round(payment.settlement_amount * amount / payment.amount)
+
+    def upsert_refund(self, refund: dict) -> None:
+        payment = self._payment_for_charge(_id(refund.get("charge")))
+        if payment is None:
+            return
+        bt = refund.get("balance_transaction")
+        if isinstance(bt, dict) and bt.get("currency") == payment.settlement_currency:
+            settlement = abs(bt.get("amount", 0))
+        else:
+            settlement = self._proportional(payment, refund.get("amount") or 0)
+        with transaction.atomic():
+            Refund.objects.update_or_create(
+                payment=payment,
+                stripe_id=refund["id"],
+                defaults={
+                    "created_at": _ts(refund["created"]),
+                    "amount": refund.get("amount") or 0,
+                    "currency": (refund.get("currency") or payment.currency).lower(),
+                    "settlement_amount": settlement,
+                    "status": refund.get("status") or "",
+                },
+            )
+            payment = Payment.objects.select_for_update().get(pk=payment.pk)
+            self._settle(payment)
+            payment.save()
+        self.run.refunds_seen += 1
+        self.touched.add(payment.pk)
+
+    def upsert_dispute(self, dispute: dict) -> None:
+        payment = self._payment_for_charge(_id(dispute.get("charge")))
+        if payment is None:
+            return
+        withdrawn = sum(
+            -bt.get("amount", 0)
+            for bt in dispute.get("balance_transactions") or []
+            if isinstance(bt, dict) and bt.get("currency") == payment.settlement_currency
+        )
+        settlement = withdrawn if withdrawn > 0 else self._proportional(payment, dispute.get("amount") or 0)
+        with transaction.atomic():
+            Dispute.objects.update_or_create(
+                payment=payment,
+                stripe_id=dispute["id"],
+                defaults={
+                    "created_at": _ts(dispute["created"]),
+                    "amount": dispute.get("amount") or 0,
+                    "currency": (dispute.get("currency") or payment.currency).lower(),
+                    "settlement_amount": min(settlement, payment.settlement_amount),
+                    "status": dispute.get("status") or "",
+                },
+            )
+            payment = Payment.objects.select_for_update().get(pk=payment.pk)
+            self._settle(payment)
+            payment.save()
+        self.run.disputes_seen += 1
+        self.touched.add(payment.pk)
+
+    def cache_object(self, obj: dict, object_type: str) -> StripeObject:
+        fields = {
+            "type": object_type,
+            "view_id": attribution.clean_view_id(obj.get("metadata")),
+            "customer": _id(obj.get("customer")),
+            "is_deleted": bool(obj.get("deleted")),
+            "fetched_at": self.now,
+        }
+        if object_type == StripeObject.Type.INVOICE:
+            parent = obj.get("parent") or {}
+            details = parent.get("subscription_details") or {}
+            fields["subscription"] = _id(details.get("subscription"))
+            payments = (obj.get("payments") or {}).get("data") or []
+            pis = [
+                _id((p.get("payment") or {}).get("payment_intent"))
+                for p in payments
+                if (p.get("payment") or {}).get("type") == "payment_intent"
+            ]
+            fields["payment_intent"] = next((pi for pi in pis if pi), "")
+        elif object_type == StripeObject.Type.CHECKOUT_SESSION:
+            fields["payment_intent"] = _id(obj.get("payment_intent"))
+            fields["subscription"] = _id(obj.get("subscription"))
+        if obj.get("deleted"):
+            # A deleted customer comes back without metadata: keep the id we saw before.
+            existing = StripeObject.objects.filter(connection=self.connection, stripe_id=obj["id"]).first()
+            if existing is not None:
+                fields["view_id"] = existing.view_id
+                fields["customer"] = existing.customer
+        cached, _ = StripeObject.objects.update_or_create(
+            connection=self.connection, stripe_id=obj["id"], defaults=fields
+        )
+        self.objects.forget(obj["id"])
+        return cached
+
+    def _fetch_object(self, stripe_id: str, object_type: str) -> StripeObject | None:
+        resources = {
+            StripeObject.Type.SUBSCRIPTION: self.client.v1.subscriptions,
+            StripeObject.Type.CUSTOMER: self.client.v1.customers,
+            StripeObject.Type.PAYMENT_INTENT: self.client.v1.payment_intents,
+        }
+        try:
+            obj = _as_dict(resources[object_type].retrieve(stripe_id))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return self.cache_object(obj, object_type)
+
+    # ---- phases --------------------------------------------------------------------------------------
+    def import_window(self, since: dt.datetime, *, track_backfill: bool = False) -> None:
+        """List everything created since ``since`` and upsert it (batch: one call per 100 objects)."""
+        for charge in self._list(
+            self.client.v1.charges,
+            {**self._created(since), "expand": ["data.balance_transaction", "data.payment_intent"]},
+        ):
+            self.upsert_charge(charge)
+            if track_backfill:
+                reached = _ts(charge["created"])
+                if (
+                    self.connection.backfill_reached_at is None
+                    or reached < self.connection.backfill_reached_at
+                ):
+                    self.connection.backfill_reached_at = reached
+                    StripeConnection.objects.filter(pk=self.connection.pk).update(backfill_reached_at=reached)
+        link_since = since - LINK_MARGIN
+        for invoice in self._list(
+            self.client.v1.invoices, {**self._created(link_since), "expand": ["data.payments"]}
+        ):
+            self.cache_object(invoice, StripeObject.Type.INVOICE)
+        for session in self._list(
+            self.client.v1.checkout.sessions, {**self._created(link_since), "status": "complete"}
+        ):
+            self.cache_object(session, StripeObject.Type.CHECKOUT_SESSION)
+        for refund in self._list(
+            self.client.v1.refunds, {**self._created(since), "expand": ["data.balance_transaction"]}
+        ):
+            self.upsert_refund(refund)
+        for dispute in self._list(self.client.v1.disputes, self._created(since)):
+            self.upsert_dispute(dispute)
+
+    def newest_event(self) -> tuple[str, dt.datetime | None]:
+        page = self.client.v1.events.list(params={"limit": 1, "types": EVENT_TYPES})
+        self.run.pages += 1
+        if not page.data:
+            return "", None
+        event = page.data[0]
+        return event.id, _ts(event.created)
+
+    def read_events(self) -> list[dict]:
+        """Events after the cursor, oldest first."""
+        if self.connection.events_cursor:
+            params = {
+                "types": EVENT_TYPES,
+                "ending_before": self.connection.events_cursor,
+                "limit": PAGE_SIZE,
+            }
+            events: list[dict] = []
+            # ending_before pages walk backwards in time; each page is itself newest first.
+            while True:
+                page = self.client.v1.events.list(params=params)
+                self.run.pages += 1
+                data = [_as_dict(item) for item in page.data]
+                self.run.objects_seen += len(data)
+                events[:0] = list(reversed(data))
+                if not page.has_more or not data or len(events) >= MAX_EVENTS_PER_RUN:
+                    break
+                params = {**params, "ending_before": data[0]["id"]}
+            return events
+        since = self.connection.events_cursor_at or self.connection.backfill_started_at or self.now
+        events = list(self._list(self.client.v1.events, {"types": EVENT_TYPES, **self._created(since)}))
+        events.reverse()
+        return events
+
+    def apply_events(self, events: list[dict]) -> None:
+        charges: dict[str, int] = {}
+        refunds: dict[str, int] = {}
+        disputes: set[str] = set()
+        invoices: dict[str, int] = {}
+        sessions: dict[str, int] = {}
+        subscriptions: set[str] = set()
+        customers: set[str] = set()
+        payment_intents: set[str] = set()
+        for event in events:
+            obj = (event.get("data") or {}).get("object") or {}
+            kind, object_id, created = (
+                event.get("type", ""),
+                obj.get("id", ""),
+                obj.get("created") or event["created"],
+            )
+            if not object_id:
+                continue
+            if kind in ("charge.succeeded", "charge.captured"):
+                charges[object_id] = created
+            elif kind in ("refund.created", "refund.updated", "charge.refund.updated"):
+                refunds[object_id] = created
+            elif kind == "charge.refunded":
+                charges.setdefault(object_id, created)
+            elif kind.startswith("charge.dispute."):
+                disputes.add(object_id)
+            elif kind == "invoice.paid":
+                invoices[object_id] = created
+            elif kind == "invoice_payment.paid":
+                invoice_id = _id(obj.get("invoice"))
+                if invoice_id:
+                    invoices.setdefault(invoice_id, event["created"])
+            elif kind.startswith("checkout.session."):
+                sessions[object_id] = created
+            elif kind.startswith("customer.subscription."):
+                subscriptions.add(object_id)
+            elif kind == "customer.updated":
+                customers.add(object_id)
+            elif kind == "payment_intent.succeeded":
+                payment_intents.add(object_id)
+
+        # Batch: list what was created since the oldest change instead of fetching one by one.
+        if invoices:
+            since = _ts(min(invoices.values())) - LINK_MARGIN
+            for invoice in self._list(
+                self.client.v1.invoices, {**self._created(since), "expand": ["data.payments"]}
+            ):
+                self.cache_object(invoice, StripeObject.Type.INVOICE)
+        if sessions:
+            since = _ts(min(sessions.values())) - dt.timedelta(minutes=5)
+            for session in self._list(
+                self.client.v1.checkout.sessions, {**self._created(since), "status": "complete"}
+            ):
+                self.cache_object(session, StripeObject.Type.CHECKOUT_SESSION)
+        self._fetch_changed(
+            self.client.v1.charges, charges, ["balance_transaction", "payment_intent"], self.upsert_charge
+        )
+        self._fetch_changed(self.client.v1.refunds, refunds, ["balance_transaction"], self.upsert_refund)
+        for dispute_id in sorted(disputes):
+            dispute = self.client.v1.disputes.retrieve(dispute_id)
+            self.upsert_dispute(_as_dict(dispute))
+        for subscription_id in sorted(subscriptions):
+            self._refresh(subscription_id, StripeObject.Type.SUBSCRIPTION)
+            self.touched.update(
+                Payment.objects.filter(site=self.connection.site, subscription=subscription_id).values_list(
+                    "pk", flat=True
+                )
+            )
+        for customer_id in sorted(customers):
+            self._refresh(customer_id, StripeObject.Type.CUSTOMER)
+            self.touched.update(
+                Payment.objects.filter(site=self.connection.site, customer=customer_id).values_list(
+                    "pk", flat=True
+                )
+            )
+        for pi_id in sorted(payment_intents):
+            if not StripeObject.objects.filter(connection=self.connection, stripe_id=pi_id).exists():
+                self._refresh(pi_id, StripeObject.Type.PAYMENT_INTENT)
+
+    def _refresh(self, stripe_id: str, object_type: str) -> None:
+        self.objects.forget(stripe_id)
+        self._fetch_object(stripe_id, object_type)
+
+    def _fetch_changed(self, resource, wanted: dict[str, int], expand: list[str], upsert) -> None:
+        """Fetch changed objects: a created-since listing when that is cheaper, else one by one."""
+        if not wanted:
+            return
+        missing = set(wanted)
+        recent = {
+            object_id for object_id, created in wanted.items() if created >= self.now.timestamp() - 86400
+        }
+        if len(recent) > 2:
+            since = _ts(min(wanted[object_id] for object_id in recent)) - dt.timedelta(minutes=5)
+            for obj in self._list(
+                resource, {**self._created(since), "expand": [f"data.{path}" for path in expand]}
+            ):
+                if obj["id"] in missing:
+                    upsert(obj)
+                    missing.discard(obj["id"])
+        for object_id in sorted(missing):
+            try:
+                obj = resource.retrieve(object_id, params={"expand": expand})
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status == 404:
+                    continue
+                raise
+            upsert(_as_dict(obj))
+
+    def attribute_payments(self) -> None:
+        """Attribute what this run touched plus every payment still unattributed (ids may have arrived)."""
+        payments = Payment.objects.filter(connection=self.connection).filter(
+            Q(pk__in=self.touched) | Q(session__isnull=True)
+        )
+        for payment in payments.iterator(chunk_size=500):
+            if attribution.attribute(payment, self.objects):
+                payment.save(
+                    update_fields=[
+                        "invoice",
+                        "subscription",
+                        "customer",
+                        "checkout_session",
+                        "view_id",
+                        "view_id_source",
+                        "unattributed_reason",
+                        "matched_view",
+                        "session",
+                        "updated_at",
+                    ]
+                )
+                if payment.session_id:
+                    self.run.attributed += 1
+
+
+def _choose_kind(connection: StripeConnection, now: dt.datetime) -> str:
+    if connection.backfill_completed_at is None:
+        return SyncRun.Kind.BACKFILL
+    stale_cursor = connection.events_cursor_at is not None and connection.events_cursor_at < now - EVENTS_KEPT
+    due = connection.last_reconciled_at is None or connection.last_reconciled_at < now - RECONCILE_EVERY
+    return SyncRun.Kind.RECONCILE if stale_cursor or due else SyncRun.Kind.INCREMENTAL
+
+
+def claim(connection_id: int, now: dt.datetime) -> str | None:
+    """Take the per-connection lock with a conditional UPDATE that must change exactly one row."""
+    token = secrets.token_hex(8)
+    changed = (
+        StripeConnection.objects.filter(pk=connection_id)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(locked_until=now + LOCK_TTL, lock_token=token)
+    )
+    return token if changed == 1 else None
+
+
+def release(connection_id: int, token: str) -> None:
+    StripeConnection.objects.filter(pk=connection_id, lock_token=token).update(
+        locked_until=None, lock_token=""
+    )
+
+
+def sync_connection(
+    connection_id: int, *, now: dt.datetime | None = None, force_kind: str | None = None
+) -> SyncRun | None:
+    """Run one sync for one connection. Returns the SyncRun, or None when another run holds the lock."""
+    now = now or timezone.now()
+    token = claim(connection_id, now)
+    if token is None:
+        return None
+    connection = StripeConnection.objects.select_related("site").get(pk=connection_id)
+    kind = force_kind or _choose_kind(connection, now)
+    run = SyncRun.objects.create(connection=connection, kind=kind, started_at=now)
+    counter = CallCounter()
+    try:
+        client, counter = build_client(connection.secret_key, counter)
+        syncer = Syncer(connection, client, run, now)
+        _run(syncer, kind)
+        run.status = SyncRun.Status.OK
+        connection.status = StripeConnection.Status.CONNECTED
+        connection.last_error = ""
+        connection.last_success_at = now
+    except stripe.AuthenticationError:
+        _fail(run, connection, StripeConnection.Status.KEY_REVOKED, KEY_REVOKED_MESSAGE)
+    except stripe.PermissionError as exc:
+        _fail(run, connection, StripeConnection.Status.MISSING_PERMISSION, permission_message(exc))
+    except (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError) as exc:
+        _fail(
+            run,
+            connection,
+            StripeConnection.Status.ERROR,
+            f"Stripe did not answer in time ({type(exc).__name__}). Nothing imported was lost; "
+            "the next sync resumes from where this one stopped.",
+        )
+    except stripe.StripeError as exc:
+        _fail(
+            run,
+            connection,
+            StripeConnection.Status.ERROR,
+            f"Stripe returned an error: {exc.user_message or exc}",
+        )
+    except Exception as exc:
+        logger.exception("Stripe sync of connection %s failed", connection_id)
+        _fail(
+            run,
+            connection,
+            StripeConnection.Status.ERROR,
+            f"The sync failed unexpectedly ({type(exc).__name__}).",
+        )
+    finally:
+        run.api_calls = counter.calls
+        run.finished_at = timezone.now()
+        run.save()
+        connection.last_sync_at = now
+        StripeConnection.objects.filter(pk=connection.pk).update(
+            status=connection.status,
+            last_error=connection.last_error,
+            last_sync_at=now,
+            last_success_at=connection.last_success_at,
+        )
+        release(connection_id, token)
+    return run
+
+
+KEY_REVOKED_MESSAGE = (
+    "Stripe rejected the saved key (revoked, rolled or deleted). Create a new restricted key in the "
+    "Stripe Dashboard and save it here; payments imported so far are kept."
+)
+
+
+def permission_message(exc: stripe.PermissionError) -> str:
+    return (
+        f"The key lacks a permission the sync needs: {exc.user_message or exc}. "
+        "Edit the restricted key in the Stripe Dashboard to grant read access, then press Sync now."
+    )
+
+
+def _fail(run: SyncRun, connection: StripeConnection, status: str, message: str) -> None:
+    run.status = SyncRun.Status.FAILED
+    run.error = message
+    connection.status = status
+    connection.last_error = message
+
+
+def _run(syncer: Syncer, kind: str) -> None:
+    connection, now = syncer.connection, syncer.now
+    if kind == SyncRun.Kind.INCREMENTAL:
+        events = syncer.read_events()
+        syncer.apply_events(events)
+        syncer.attribute_payments()
+        if events:
+            last = events[-1]
+            StripeConnection.objects.filter(pk=connection.pk).update(
+                events_cursor=last["id"], events_cursor_at=_ts(last["created"])
+            )
+        return
+
+    cursor, cursor_at = syncer.newest_event()
+    if kind == SyncRun.Kind.BACKFILL:
+        since = now - dt.timedelta(days=connection.backfill_days)
+        StripeConnection.objects.filter(pk=connection.pk).update(
+            backfill_started_at=now, backfill_reached_at=None
+        )
+        connection.backfill_reached_at = None
+    else:
+        since = now - RECONCILE_WINDOW
+        if connection.last_success_at and connection.last_success_at - dt.timedelta(days=1) < since:
+            since = min(since, connection.last_success_at - dt.timedelta(days=1))
+        if connection.events_cursor_at and connection.events_cursor_at < since:
+            since = connection.events_cursor_at - dt.timedelta(days=1)
+    syncer.import_window(since, track_backfill=kind == SyncRun.Kind.BACKFILL)
+    syncer.attribute_payments()
+    updates = {"last_reconciled_at": now, "events_cursor": cursor, "events_cursor_at": cursor_at or now}
+    if kind == SyncRun.Kind.BACKFILL:
+        updates["backfill_completed_at"] = now
+    StripeConnection.objects.filter(pk=connection.pk).update(**updates)
+
+
+def sync_all(now: dt.datetime | None = None) -> list[tuple[StripeConnection, SyncRun | None]]:
+    results = []
+    for connection in StripeConnection.objects.select_related("site").order_by("pk"):
+        results.append((connection, sync_connection(connection.pk, now=now)))
+    return results
+
+
+def describe(run: SyncRun | None) -> str:
+    if run is None:
+        return "skipped: another sync of this connection is running"
+    if run.status == SyncRun.Status.FAILED:
+        return f"failed: {run.error}"
+    return (
+        f"ok ({run.get_kind_display().lower()}): "
+        f"{run.payments_new} new, {run.payments_updated} updated payments, "
+        f"{run.refunds_seen} refunds, {run.disputes_seen} disputes, {run.attributed} newly attributed, "
+        f"{run.api_calls} API calls"
+    )

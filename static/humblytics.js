@@ -1,0 +1,120 @@
+/*
+ * Humblytics tracking snippet: cookie-free page views. Plain ES2017, no build step.
+ *
+ * Embed: <script defer src="https://HOST/hmbl.min.js?id=SITE_ID"></script>
+ * Optional attributes on that tag:
+ *   data-site="SITE_ID"   site id (instead of ?id= in src)
+ *   data-api="URL"        event endpoint (default: /api/event on the script's origin)
+ *   data-allow-local      also send from localhost, file: pages and automated browsers
+ *
+ * window.Humblytics.viewId  id of the current page view (22 URL-safe random chars). Send it with
+ *                           your checkout request and store it as `humblytics_view_id` metadata
+ *                           on the Stripe object. Set as soon as this script runs; every SPA
+ *                           navigation gets a new one.
+ * window.Humblytics.track(name, props)  reserved for custom events: only queued in
+ *                           window.Humblytics.q for now, nothing is sent.
+ * "humblytics:view" event on window, detail.viewId, fired at each new page view.
+ *
+ * No cookies, nothing stored about the visitor. To exclude your own visits set
+ * localStorage.humblytics_ignore = "true" (or window.humblytics_ignore = true on the page).
+ *
+ * Config contract: the server may replace the marker on the first line of the function below,
+ * exactly the text `HMBL_CONFIG` in a block comment followed by `null`, with a JSON object.
+ * This comment is stripped when served; the marker is kept.
+ */
+(function (w, d, l, h, n) {
+  "use strict";
+  var C = /*HMBL_CONFIG*/null;
+  var H = (w.Humblytics = w.Humblytics || {});
+  // Loaded twice: keep the first instance.
+  if (H.viewId) return;
+  H.q = H.q || [];
+  H.track = (name, props) => { H.q.push([name, props]); };
+
+  var S = d.currentScript;
+  if (!S) {
+    var all = d.getElementsByTagName("script");
+    for (var i = all.length; i-- && !S; ) {
+      if (/hmbl\.min\.js|humblytics\.js/.test(all[i].src)) S = all[i];
+    }
+  }
+  var attr = (a) => (S ? S.getAttribute(a) : null);
+  var site, api;
+  try {
+    site = attr("data-site") || new URL(S.src).searchParams.get("id");
+    api = attr("data-api") || new URL("/api/event", S.src).href;
+  } catch (e) {}
+
+  // Local development, file: pages and automation are skipped unless data-allow-local is set.
+  var local = attr("data-allow-local") === null && (l.protocol === "file:" || n.webdriver === true ||
+    /^(localhost|127(\.\d+){3}|\[::1\])$|\.localhost$/.test(l.hostname));
+
+  var off = () => {
+    if (local || !site || !api || w.humblytics_ignore === true) return true;
+    try { return localStorage.getItem("humblytics_ignore") === "true"; } catch (e) { return false; }
+  };
+
+  var A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  var newId = () => {
+    var b = crypto.getRandomValues(new Uint8Array(22)), s = "";
+    for (var i = 0; i < 22; i++) s += A[b[i] & 63];
+    return s;
+  };
+
+  var send = (p) => {
+    if (off()) return;
+    var j = JSON.stringify(p);
+    // A text/plain body is a CORS-safelisted request: no preflight.
+    try { if (n.sendBeacon(api, j)) return; } catch (e) {}
+    if (w.fetch) {
+      fetch(api, { method: "POST", body: j, keepalive: true, credentials: "omit",
+        headers: { "Content-Type": "text/plain" } }).catch(() => {});
+    }
+  };
+
+  // Page views wait while the page is being prerendered.
+  var queue = [];
+  var flush = () => {
+    if (d.prerendering || d.visibilityState === "prerender") return;
+    while (queue.length) send(queue.shift());
+  };
+  d.addEventListener("visibilitychange", flush);
+  d.addEventListener("prerenderingchange", flush);
+
+  var last;
+  var view = (ref) => {
+    // Split tests: the variant arrives as ?hmbl_v=KEY; report it, then drop it from the address bar.
+    var q = l.search;
+    var v = new URLSearchParams(q).get("hmbl_v");
+    if (v !== null) {
+      q = q.slice(1).split("&").filter((x) => x.split("=")[0] !== "hmbl_v").join("&");
+      last = l.href.split(/[?#]/)[0] + (q ? "?" + q : "") + l.hash;
+      try { h.replaceState(h.state, "", last); } catch (e) {}
+    }
+    last = l.href;
+    H.viewId = newId();
+    var p = { site: site, view_id: H.viewId, url: l.href, referrer: ref,
+      screen_width: (w.innerWidth || screen.width) | 0, type: "pageview" };
+    if (v) p.variant = v;
+    try { w.dispatchEvent(new CustomEvent("humblytics:view", { detail: { viewId: H.viewId } })); } catch (e) {}
+    queue.push(p);
+    flush();
+  };
+
+  view(d.referrer);
+
+  // Single-page apps: a new path or query is a new view; hash-only changes are not.
+  var nav = () => {
+    if (l.href.split("#")[0] !== last.split("#")[0]) view(last);
+    last = l.href;
+  };
+  ["pushState", "replaceState"].forEach((m) => {
+    var o = h[m];
+    h[m] = function () {
+      var r = o.apply(this, arguments);
+      nav();
+      return r;
+    };
+  });
+  w.addEventListener("popstate", nav);
+})(window, document, location, history, navigator);

@@ -1,0 +1,74 @@
+import contextlib
+import re
+import zoneinfo
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from tracking.models import Site
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+
+
+def normalise_domain(value: str) -> str:
+    """Accept what people paste (a URL, upper case, www.) and keep the bare host name."""
+    domain = value.strip().lower()
+    domain = re.sub(r"^[a-z][a-z0-9+.-]*://", "", domain)
+    domain = domain.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    domain = domain.split(":", 1)[0].rstrip(".")
+    if domain.startswith("www."):
+        domain = domain[4:]
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return domain
+
+
+def validate_domain(value: str) -> str:
+    domain = normalise_domain(value)
+    if not _DOMAIN_RE.match(domain):
+        raise forms.ValidationError(
+            "Enter a domain name like example.com (no path, no port).", code="invalid_domain"
+        )
+    return domain
+
+
+def validate_timezone(value: str) -> str:
+    name = value.strip()
+    if name not in zoneinfo.available_timezones():
+        raise forms.ValidationError(
+            f"“{name}” is not a time zone name; use one like Europe/Berlin or UTC.", code="invalid_timezone"
+        )
+    return name
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+
+class SiteForm(forms.ModelForm):
+    timezone = forms.CharField(
+        max_length=64,
+        initial="UTC",
+        help_text="Days in the dashboard start at midnight in this time zone.",
+        widget=forms.TextInput(attrs={"list": "timezones", "autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = Site
+        fields = ["name", "domain", "timezone"]
+        help_texts = {"domain": "The host name the snippet runs on, e.g. example.com. Subdomains count too."}
+
+    def clean_domain(self) -> str:
+        return validate_domain(self.cleaned_data["domain"])
+
+    def clean_timezone(self) -> str:
+        return validate_timezone(self.cleaned_data["timezone"])
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(required=False)
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")

@@ -1,0 +1,132 @@
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.db import models
+
+PUBLIC_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+PUBLIC_ID_LENGTH = 7
+
+
+def new_public_id() -> str:
+    return "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
+
+
+class Site(models.Model):
+    public_id = models.CharField(max_length=PUBLIC_ID_LENGTH, unique=True, default=new_public_id)
+    name = models.CharField(max_length=100)
+    domain = models.CharField(
+        max_length=253, help_text="Bare host name, e.g. example.com; subdomains count too."
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="sites")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.public_id})"
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def owns_hostname(self, hostname: str) -> bool:
+        """True when hostname is the site's domain or one of its subdomains (``www.`` ignored)."""
+        host = hostname.lower().rstrip(".")
+        domain = self.domain.lower()
+        if host.startswith("www."):
+            host = host[4:]
+        return host == domain or host.endswith("." + domain)
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.OWNER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "site"], name="membership_unique_user_site")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.site.public_id}"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER
+
+
+class Salt(models.Model):
+    """One random salt per UTC day; older than yesterday's is deleted so hashes cannot be re-linked."""
+
+    day = models.DateField(unique=True)
+    secret = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"salt {self.day}"
+
+
+class Session(models.Model):
+    """A visit: views of one cookie-free visitor with under 30 minutes between them.
+
+    Source, UTM and entry page are frozen at the first view.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="sessions")
+    visitor_hash = models.CharField(max_length=32)
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    pageviews = models.PositiveIntegerField(default=1)
+    entry_page = models.CharField(max_length=500)
+    exit_page = models.CharField(max_length=500)
+    hostname = models.CharField(max_length=253, blank=True)
+    referrer = models.CharField(max_length=253, blank=True, help_text="Normalised source, e.g. Google")
+    referrer_domain = models.CharField(max_length=253, blank=True)
+    channel = models.CharField(max_length=32)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    device = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["site", "started_at"], name="session_site_started"),
+            models.Index(fields=["site", "visitor_hash", "last_seen_at"], name="session_site_visitor_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.site_id}"
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.last_seen_at - self.started_at).total_seconds()
+
+
+class View(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="views")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="views")
+    view_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    hostname = models.CharField(max_length=253)
+    page = models.CharField(max_length=500)
+    screen_width = models.PositiveIntegerField(null=True, blank=True)
+    variant = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "view_id"], name="view_unique_site_view_id")]
+        indexes = [models.Index(fields=["site", "created_at"], name="view_site_created")]
+
+    def __str__(self) -> str:
+        return f"view {self.view_id}"

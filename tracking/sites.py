@@ -1,0 +1,21 @@
+"""Creating sites: one entry point for the web form, the command and the demo."""
+
+from django.db import IntegrityError, transaction
+
+from tracking.models import Membership, Site, new_public_id
+
+
+def create_site(owner, *, name: str, domain: str, timezone: str = "UTC") -> Site:
+    """Create a site owned by ``owner``; domain and timezone must already be validated."""
+    for _ in range(10):
+        try:
+            with transaction.atomic():
+                site = Site.objects.create(
+                    public_id=new_public_id(), name=name or domain, domain=domain, timezone=timezone
+                )
+                Membership.objects.create(user=owner, site=site, role=Membership.Role.OWNER)
+                return site
+        except IntegrityError:
+            # A public id collision (36^7 ids) is rare but possible: draw again.
+            continue
+    raise RuntimeError("Could not allocate a unique site id")

@@ -1,0 +1,8 @@
+from django.utils import timezone
+
+from tracking import visitors
+
+
+def rotate_salts() -> int:
+    """Scheduled hourly; idempotent. Deletes salts older than yesterday."""
+    return visitors.rotate_salts(timezone.now())
