@@ -47,8 +47,8 @@ def clean_view_id(metadata: dict | None) -> str:
     return value.strip()[:255]
 
 
-def attribute(payment: Payment, objects: "ObjectSource") -> bool:
-    """Link ``payment`` to its view (and session) or record why not. Returns True when it changed."""
+def link(payment: Payment, objects: "ObjectSource") -> None:
+    """Fill in the invoice, subscription and checkout session the cached objects tie to this payment."""
     if not payment.invoice and payment.payment_intent:
         invoice = objects.invoice_for_payment_intent(payment.payment_intent)
         if invoice is not None:
@@ -61,6 +61,10 @@ def attribute(payment: Payment, objects: "ObjectSource") -> bool:
             payment.checkout_session = session.stripe_id
             payment.subscription = payment.subscription or session.subscription
 
+
+def attribute(payment: Payment, objects: "ObjectSource") -> bool:
+    """Link ``payment`` to its view (and session) or record why not. Returns True when it changed."""
+    link(payment, objects)
     found = first_view_id(
         {
             Payment.Source.PAYMENT_INTENT: lambda: objects.view_id(

@@ -465,10 +465,13 @@ class Syncer:
 
     def attribute_payments(self) -> None:
         """Attribute what this run touched plus every payment still unattributed (ids may have arrived)."""
-        payments = Payment.objects.filter(connection=self.connection).filter(
-            Q(pk__in=self.touched) | Q(session__isnull=True)
+        payments = list(
+            Payment.objects.filter(connection=self.connection).filter(
+                Q(pk__in=self.touched) | Q(session__isnull=True)
+            )
         )
-        for payment in payments.iterator(chunk_size=500):
+        self._prefetch_for(payments)
+        for payment in payments:
             if attribution.attribute(payment, self.objects):
                 payment.save(
                     update_fields=[
@@ -486,6 +489,54 @@ class Syncer:
                 )
                 if payment.session_id:
                     self.run.attributed += 1
+
+    def _prefetch_for(self, payments: list[Payment]) -> None:
+        """Batch-load the subscriptions, then customers, that attribution will need and has not cached.
+
+        Renewals and customer-level tags would otherwise cost one retrieve each.
+        """
+        dry = attribution.ObjectSource(self.connection)
+        pi_type, invoice_type = StripeObject.Type.PAYMENT_INTENT, StripeObject.Type.INVOICE
+        subscription_type, customer_type = StripeObject.Type.SUBSCRIPTION, StripeObject.Type.CUSTOMER
+        waiting: list[Payment] = []
+        subscriptions: set[str] = set()
+        for payment in payments:
+            attribution.link(payment, dry)
+            if dry.view_id(payment.payment_intent, pi_type) or dry.view_id(payment.invoice, invoice_type):
+                continue
+            if payment.subscription and dry.get(payment.subscription, subscription_type) is None:
+                subscriptions.add(payment.subscription)
+            waiting.append(payment)
+        self._prefetch(self.client.v1.subscriptions, subscription_type, subscriptions, {"status": "all"})
+        dry = attribution.ObjectSource(self.connection)
+        customers = {
+            payment.customer
+            for payment in waiting
+            if payment.customer
+            and not dry.view_id(payment.subscription, subscription_type)
+            and not dry.view_id(payment.checkout_session, StripeObject.Type.CHECKOUT_SESSION)
+            and dry.get(payment.customer, customer_type) is None
+        }
+        self._prefetch(self.client.v1.customers, customer_type, customers, {})
+
+    def _prefetch(self, resource, object_type: str, wanted: set[str], params: dict) -> None:
+        """List newest first until every wanted id is seen, within a page budget; the rest load lazily."""
+        if len(wanted) <= 3:
+            return
+        remaining = set(wanted)
+        budget = 3 * (len(wanted) // PAGE_SIZE + 1) + 2
+        params = {**params, "limit": PAGE_SIZE}
+        for _ in range(budget):
+            page = resource.list(params=params)
+            self.run.pages += 1
+            data = [_as_dict(item) for item in page.data]
+            for obj in data:
+                if obj["id"] in remaining:
+                    self.cache_object(obj, object_type)
+                    remaining.discard(obj["id"])
+            if not remaining or not page.has_more or not data:
+                return
+            params = {**params, "starting_after": data[-1]["id"]}
 
 
 def _choose_kind(connection: StripeConnection, now: dt.datetime) -> str:

@@ -1,0 +1,145 @@
+"""Benchmark: Stripe API calls per 1,000 imported payments, against the fake Stripe server.
+
+Seeds a realistic mix (one-off payments tagged on the PaymentIntent, hosted Checkout, invoices,
+subscriptions with renewals, customer-level tags, untagged payments, refunds, a dispute), runs the
+real sync at the live request-rate ceiling, and prints calls per 1,000 payments and wall time.
+
+    .venv/bin/python bench/stripe_sync.py [--payments 10000] [--database-url URL]
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def seed(fake, payments: int, rng: random.Random, now: int) -> int:
+    """Create about ``payments`` charges over 80 days; returns the number of succeeded charges."""
+    made = 0
+    span = 80 * 86400
+    tag = {"humblytics_view_id": "benchViewIdAAAAAAAAAAAA"}
+    while made < payments:
+        created = now - rng.randrange(span)
+        roll = rng.random()
+        if roll < 0.2:
+            # A subscription with monthly renewals up to now.
+            customer = fake.create_customer(metadata=tag if rng.random() < 0.3 else None, created=created)[
+                "customer"
+            ]
+            sub = fake.create_subscription(
+                customer, 1900, "usd", metadata=tag if rng.random() < 0.5 else None, created=created
+            )
+            made += 1
+            renewal_at = created + 30 * 86400
+            while renewal_at < now and made < payments:
+                fake.renew_subscription(sub["subscription"], created=renewal_at)
+                made += 1
+                renewal_at += 30 * 86400
+        elif roll < 0.45:
+            fake.create_checkout_payment(4900, "usd", session_metadata=tag, created=created)
+            made += 1
+        elif roll < 0.55:
+            customer = fake.create_customer(created=created)["customer"]
+            fake.create_invoice_payment(customer, 9900, "usd", invoice_metadata=tag, created=created)
+            made += 1
+        elif roll < 0.65:
+            customer = fake.create_customer(metadata=tag, created=created)["customer"]
+            fake.create_payment(2900, "usd", customer=customer, created=created)
+            made += 1
+        elif roll < 0.7:
+            fake.create_payment(2900, "eur", settlement_currency="usd", exchange_rate=1.08, created=created)
+            made += 1
+        else:
+            ids = fake.create_payment(
+                2900, "usd", metadata=tag if rng.random() < 0.85 else None, created=created
+            )
+            made += 1
+            if rng.random() < 0.05:
+                fake.refund(ids["charge"], amount=1000, created=created + 3600)
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=10_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
+    parser.add_argument(
+        "--rate", type=int, default=20, help="client-side requests/s ceiling (live default 20)"
+    )
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="hmbl-bench-")
+    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
+    os.environ["STRIPE_REQUESTS_PER_SECOND_TEST"] = str(args.rate)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "humblytics.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        # A throwaway database so the benchmark never touches real data.
+        from django.test.utils import setup_databases
+
+        setup_databases(verbosity=0, interactive=False)
+    else:
+        call_command("migrate", verbosity=0)
+
+    from django.contrib.auth import get_user_model
+
+    from revenue.connections import connect_stripe
+    from revenue.fakestripe import FakeStripe, FakeStripeServer
+    from revenue.models import Payment
+    from revenue.sync import sync_connection
+    from tracking.sites import create_site
+
+    key = "sk_test_benchmark4242"
+    fake = FakeStripe(keys={key: None})
+    rng = random.Random(7)
+    now = int(time.time())
+    charges = seed(fake, args.payments, rng, now)
+    user = get_user_model().objects.create_user("bench")
+    site = create_site(user, name="Bench", domain="bench.example")
+    with FakeStripeServer(fake) as server:
+        settings.STRIPE_API_BASE = server.url
+        connection_row = connect_stripe(site, key)
+        fake.reset_stats()
+        started = time.perf_counter()
+        run = sync_connection(connection_row.pk)
+        elapsed = time.perf_counter() - started
+        stats = fake.stats()
+    imported = Payment.objects.count()
+    per_1000 = stats["requests"] / imported * 1000 if imported else float("nan")
+    print(
+        f"stripe sync: {imported} payments imported ({charges} seeded), run status {run.status} {run.error}"
+    )
+    print(f"  API calls: {stats['requests']} ({run.api_calls} counted by the client), pages {run.pages}")
+    print(f"  calls per 1,000 payments: {per_1000:.1f}   (target < 30; floor ≈ 10)")
+    print(f"  wall time: {elapsed:.1f} s at ≤ {args.rate} requests/s   (target < 60 s)")
+    by_kind: dict[str, int] = {}
+    for path, count in stats["by_path"].items():
+        parts = path.split("/")
+        kind = "/".join(parts[:3]) + ("/{id}" if len(parts) > 3 else "")
+        by_kind[kind] = by_kind.get(kind, 0) + count
+    for kind, count in sorted(by_kind.items(), key=lambda item: -item[1]):
+        print(f"    {kind:32s} {count}")
+    result = {
+        "payments": imported,
+        "api_calls": stats["requests"],
+        "calls_per_1000": round(per_1000, 1),
+        "seconds": round(elapsed, 1),
+    }
+    print("RESULT", result)
+
+
+if __name__ == "__main__":
+    main()
