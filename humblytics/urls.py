@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", tracking_views.sign_up, name="signup"),
+    path("api/v1/", include("humblytics.api_urls")),
     path("api/event", tracking_views.collect_event, name="collect_event"),
     path("hmbl.min.js", tracking_views.serve_snippet, name="snippet"),
     path("", include("tracking.urls")),

@@ -72,3 +72,9 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, initial="API key", help_text="What uses this key, e.g. “Weekly report”."
+    )

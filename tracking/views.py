@@ -3,16 +3,16 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib.access import get_site_for_user
-from tracking import enrich, ingest, snippet
-from tracking.forms import SignUpForm, SiteForm, timezone_choices
-from tracking.models import Site, View
+from tracking import apikeys, enrich, ingest, snippet
+from tracking.forms import ApiKeyForm, SignUpForm, SiteForm, timezone_choices
+from tracking.models import ApiKey, Site, View
 from tracking.sites import create_site
 
 
@@ -166,3 +166,38 @@ def serve_snippet(request):
     response["Access-Control-Allow-Origin"] = "*"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_keys(request, site_id: str):
+    """Settings → API: create keys (the plaintext is shown once) and revoke them."""
+    site, membership = get_site_for_user(request.user, site_id, owner_only=request.method == "POST")
+    new_key = None
+    form = ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        _, new_key = apikeys.create_api_key(site, form.cleaned_data["name"], created_by=request.user)
+        form = ApiKeyForm()
+    return render(
+        request,
+        "tracking/api_keys.html",
+        {
+            "site": site,
+            "membership": membership,
+            "form": form,
+            "new_key": new_key,
+            "keys": ApiKey.objects.filter(site=site),
+            "api_base": request.build_absolute_uri(f"/api/v1/sites/{site.public_id}/"),
+            "tab": "api",
+        },
+    )
+
+
+@login_required
+@require_POST
+def revoke_api_key(request, site_id: str, key_id: int):
+    site, _ = get_site_for_user(request.user, site_id, owner_only=True)
+    row = get_object_or_404(ApiKey, site=site, pk=key_id)
+    apikeys.revoke_api_key(row)
+    messages.success(request, f"Revoked {row.name}. Programs using it now get 401.")
+    return redirect("tracking:api_keys", site_id=site.public_id)
