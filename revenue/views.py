@@ -1,4 +1,9 @@
+import csv
+import io
+
 from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -8,7 +13,7 @@ from humblytics.lib.access import get_site_for_user
 from revenue import reports
 from revenue.connections import connect_stripe, disconnect_stripe
 from revenue.forms import ConnectStripeForm, DisconnectStripeForm
-from revenue.models import StripeConnection, SyncRun
+from revenue.models import Payment, StripeConnection, SyncRun
 from revenue.stripe_client import REQUIRED_PERMISSIONS, KeyProblem
 
 
@@ -76,3 +81,112 @@ def disconnect(request, site_id: str):
         else "Stripe disconnected. Imported payments are kept.",
     )
     return redirect("revenue:settings", site_id=site.public_id)
+
+
+PAYMENTS_PER_PAGE = 50
+CSV_COLUMNS = [
+    "stripe_id",
+    "payment_intent",
+    "created",
+    "amount",
+    "currency",
+    "settlement_amount",
+    "settlement_currency",
+    "refunded",
+    "net",
+    "status",
+    "view_id",
+    "view_id_source",
+    "unattributed_reason",
+    "channel",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "entry_page",
+    "country",
+    "browser",
+    "os",
+    "device",
+]
+
+
+def _payments_queryset(site, attributed: str):
+    queryset = Payment.objects.filter(site=site).select_related("session").order_by("-created_at", "-id")
+    if attributed == "true":
+        queryset = queryset.filter(session__isnull=False)
+    elif attributed == "false":
+        queryset = queryset.filter(session__isnull=True)
+    return queryset
+
+
+@login_required
+@require_http_methods(["GET"])
+def list_payments(request, site_id: str):
+    site, membership = get_site_for_user(request.user, site_id)
+    attributed = request.GET.get("attributed", "")
+    if attributed not in ("", "true", "false"):
+        attributed = ""
+    paginator = Paginator(_payments_queryset(site, attributed), PAYMENTS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    return render(
+        request,
+        "revenue/payments.html",
+        {
+            "site": site,
+            "membership": membership,
+            "page": page,
+            "attributed": attributed,
+            "has_connection": StripeConnection.objects.filter(site=site).exists(),
+            "section": "payments",
+        },
+    )
+
+
+def _csv_safe(value) -> str:
+    # Spreadsheet apps run cells that start with these as formulas; metadata comes from outside.
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@login_required
+@require_http_methods(["GET"])
+def export_payments(request, site_id: str):
+    site, _ = get_site_for_user(request.user, site_id)
+    attributed = request.GET.get("attributed", "")
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for payment in _payments_queryset(site, attributed).iterator(chunk_size=1000):
+            session = payment.session
+            writer.writerow(
+                [
+                    payment.stripe_id,
+                    payment.payment_intent,
+                    payment.created_at.isoformat(),
+                    payment.amount,
+                    payment.currency,
+                    payment.settlement_amount,
+                    payment.settlement_currency,
+                    payment.refunded,
+                    payment.net,
+                    payment.status,
+                    _csv_safe(payment.view_id),
+                    payment.view_id_source,
+                    payment.unattributed_reason,
+                    *(
+                        _csv_safe(getattr(session, field)) if session else ""
+                        for field in CSV_COLUMNS[CSV_COLUMNS.index("channel") :]
+                    ),
+                ]
+            )
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="humblytics-{site.public_id}-payments.csv"'
+    return response
