@@ -2,8 +2,16 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
 from revenue import api as revenue_api
+from splittests import api as splittests_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("sites/<str:site_id>/payments", revenue_api.payments, name="api-payments"),
+    path("sites/<str:site_id>/split-tests", splittests_api.split_tests, name="api-split-tests"),
+    path("sites/<str:site_id>/split-tests/<int:test_id>", splittests_api.split_test, name="api-split-test"),
+    path(
+        "sites/<str:site_id>/split-tests/<int:test_id>/stop",
+        splittests_api.stop_split_test,
+        name="api-split-test-stop",
+    ),
 ]

@@ -17,4 +17,9 @@ def schedules() -> list[dict]:
             "schedule_type": Schedule.MINUTES,
             "minutes": settings.STRIPE_SYNC_INTERVAL_MINUTES,
         },
+        {
+            "name": "stop-expired-split-tests",
+            "func": "splittests.tasks.stop_expired_tests",
+            "schedule_type": Schedule.HOURLY,
+        },
     ]

@@ -14,4 +14,5 @@ urlpatterns = [
     path("hmbl.min.js", tracking_views.serve_snippet, name="snippet"),
     path("", include("tracking.urls")),
     path("", include("revenue.urls")),
+    path("", include("splittests.urls")),
 ]

@@ -1,1 +1,136 @@
-# Create your views here.
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from humblytics.lib.access import get_site_for_user
+from revenue.reports import report_currency
+from splittests import lifecycle, measure, results
+from splittests.forms import CalculatorForm, SplitTestForm
+from splittests.models import SplitTest
+
+
+def _test_for(request, site_id: str, test_id: int, *, owner_only: bool = False):
+    site, membership = get_site_for_user(request.user, site_id, owner_only=owner_only)
+    test = get_object_or_404(SplitTest.objects.prefetch_related("variants"), site=site, pk=test_id)
+    return site, membership, test
+
+
+@login_required
+@require_http_methods(["GET"])
+def list_split_tests(request, site_id: str):
+    site, membership = get_site_for_user(request.user, site_id)
+    tests = list(SplitTest.objects.filter(site=site).prefetch_related("variants"))
+    rows = []
+    for test in tests:
+        leader = None
+        if test.status != SplitTest.Status.DRAFT:
+            outcome, _ = measure.results_for(test)
+            challengers = [v for v in outcome.variants if v.visitors]
+            if challengers:
+                leader = max(challengers, key=lambda v: v.revenue_per_visitor or 0)
+            rows.append((test, outcome, leader))
+        else:
+            rows.append((test, None, None))
+    return render(
+        request,
+        "splittests/list.html",
+        {"site": site, "membership": membership, "rows": rows, "section": "splittests"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_split_test(request, site_id: str):
+    site, membership = get_site_for_user(request.user, site_id, owner_only=request.method == "POST")
+    currency = report_currency(site) or "usd"
+    form = SplitTestForm(request.POST or None, currency=currency)
+    if request.method == "POST" and form.is_valid():
+        launch = request.POST.get("action") == "launch"
+        try:
+            test = lifecycle.create_test(site, form.to_spec(), launch=launch)
+        except lifecycle.InvalidTest as invalid:
+            for field, message in invalid.errors.items():
+                target = {"page": "page", "name": "name", "goal_page": "goal_page"}.get(field)
+                if field == "variants[1].url":
+                    target = "b_url"
+                elif field == "variants[2].url":
+                    target = "c_url"
+                form.add_error(target, f"{field.split('.')[-1].replace('_', ' ').capitalize()} {message}.")
+        else:
+            messages.success(
+                request, "Split test launched." if launch else "Draft saved. Launch it when ready."
+            )
+            return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
+    return render(
+        request,
+        "splittests/new.html",
+        {"site": site, "membership": membership, "form": form, "currency": currency, "section": "splittests"},
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def split_test_detail(request, site_id: str, test_id: int):
+    site, membership, test = _test_for(request, site_id, test_id)
+    outcome, currency = measure.results_for(test)
+    return render(
+        request,
+        "splittests/detail.html",
+        {
+            "site": site,
+            "membership": membership,
+            "test": test,
+            "results": outcome,
+            "currency": currency or "usd",
+            "snippet_hint": site.public_id,
+            "section": "splittests",
+        },
+    )
+
+
+@login_required
+@require_POST
+def launch_split_test(request, site_id: str, test_id: int):
+    site, _, test = _test_for(request, site_id, test_id, owner_only=True)
+    try:
+        lifecycle.launch_test(test)
+        messages.success(request, "Split test launched: visitors are now assigned.")
+    except lifecycle.InvalidTest as invalid:
+        messages.error(request, " ".join(invalid.errors.values()).capitalize() + ".")
+    return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
+
+
+@login_required
+@require_POST
+def stop_split_test(request, site_id: str, test_id: int):
+    site, _, test = _test_for(request, site_id, test_id, owner_only=True)
+    lifecycle.stop_test(test)
+    messages.success(request, "Split test stopped. Visitors now all see the control page.")
+    return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
+
+
+@login_required
+@require_http_methods(["GET"])
+def calculator(request, site_id: str):
+    site, membership = get_site_for_user(request.user, site_id)
+    form = CalculatorForm(request.GET or None)
+    answer = None
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        try:
+            per_variant = results.sample_size_per_variant(
+                data["baseline"] / 100,
+                data["mde"] / 100,
+                significance=data["significance"],
+                power=data["power"],
+            )
+            days = results.test_duration_days(data["daily_visitors"], per_variant, variants=data["variants"])
+            answer = {"per_variant": per_variant, "days": days, "total": per_variant * data["variants"]}
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+    return render(
+        request,
+        "splittests/calculator.html",
+        {"site": site, "membership": membership, "form": form, "answer": answer, "section": "splittests"},
+    )

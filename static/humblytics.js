@@ -81,16 +81,19 @@
   d.addEventListener("visibilitychange", flush);
   d.addEventListener("prerenderingchange", flush);
 
-  var last;
+  var last, ctl;
   var view = (ref) => {
-    // Split tests: the variant arrives as ?hmbl_v=KEY; report it, then drop it from the address bar.
-    var q = l.search;
-    var v = new URLSearchParams(q).get("hmbl_v");
-    if (v !== null) {
-      q = q.slice(1).split("&").filter((x) => x.split("=")[0] !== "hmbl_v").join("&");
+    // Split tests: the variant arrives as ?hmbl_v=KEY (and the original referrer as hmbl_r);
+    // report them, then drop both from the address bar.
+    var q = l.search, sp = new URLSearchParams(q);
+    var v = sp.get("hmbl_v") || ctl;
+    if (sp.has("hmbl_r")) ref = sp.get("hmbl_r");
+    if (sp.has("hmbl_v") || sp.has("hmbl_r")) {
+      q = q.slice(1).split("&").filter((x) => !/^hmbl_[vr]$/.test(x.split("=")[0])).join("&");
       last = l.href.split(/[?#]/)[0] + (q ? "?" + q : "") + l.hash;
       try { h.replaceState(h.state, "", last); } catch (e) {}
     }
+    ctl = null;
     last = l.href;
     H.viewId = newId();
     var p = { site: site, view_id: H.viewId, url: l.href, referrer: ref,
@@ -100,6 +103,36 @@
     queue.push(p);
     flush();
   };
+
+  // <split-tests> (the server drops this block for sites with no running test)
+  // Split tests inlined by the server, each {p: control path, c: control key, a: assigned key,
+  // u: assigned URL, v: variant paths, n: canonical to control}. Bots and automation are never assigned.
+  var T = (C && C.t) || [], qs = new URLSearchParams(l.search);
+  for (var k = 0; k < T.length && !local; k++) {
+    var t = T[k];
+    if (l.pathname === t.p && !qs.has("hmbl_v")) {
+      if (t.a !== t.c) {
+        var u = new URL(t.u, l.href);
+        qs.forEach((val, key) => { if (!u.searchParams.has(key)) u.searchParams.set(key, val); });
+        u.searchParams.set("hmbl_v", t.a);
+        if (d.referrer) u.searchParams.set("hmbl_r", d.referrer);
+        // Hidden until the redirect, with a fail-safe; no view is sent for this control page.
+        d.documentElement.style.visibility = "hidden";
+        setTimeout(() => { d.documentElement.style.visibility = ""; }, 1500);
+        H.viewId = newId();
+        l.replace(u.href);
+        return;
+      }
+      ctl = t.c;
+    }
+    if (t.n && t.v.indexOf(l.pathname) >= 0 && !d.querySelector("link[rel=canonical]")) {
+      var c = d.createElement("link");
+      c.rel = "canonical";
+      c.href = new URL(t.p, l.href).href;
+      d.head.appendChild(c);
+    }
+  }
+  // </split-tests>
 
   view(d.referrer);
 

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib.access import get_site_for_user
-from tracking import apikeys, enrich, ingest, snippet
+from tracking import apikeys, enrich, ingest, snippet, stats
 from tracking.forms import ApiKeyForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
 from tracking.sites import create_site
@@ -81,6 +81,19 @@ def site_settings(request, site_id: str):
 @require_http_methods(["GET"])
 def dashboard(request, site_id: str):
     site, membership = get_site_for_user(request.user, site_id)
+    query, error = stats.parse_query_or_default(site, request.GET)
+    notices = []
+    if error:
+        fallback = "without filters" if error.param == "filter" else "for the last 30 days instead"
+        notices.append(f"{error.message}: showing the dashboard {fallback}.")
+    metric, sort = request.GET.get("metric", "visitors"), request.GET.get("sort", "visitors")
+    if metric not in ("visitors", "revenue"):
+        notices.append("The chart shows visitors or revenue: showing visitors.")
+        metric = "visitors"
+    if sort not in stats.ORDERS:
+        notices.append("Tables sort by visitors or revenue: sorting by visitors.")
+        sort = "visitors"
+    has_views = stats.has_views(site)
     return render(
         request,
         "tracking/dashboard.html",
@@ -89,6 +102,12 @@ def dashboard(request, site_id: str):
             "membership": membership,
             "snippet": snippet_for(request, site),
             "section": "dashboard",
+            "query": query,
+            "notices": notices,
+            "metric": metric,
+            "sort": sort,
+            "has_views": has_views,
+            "report": stats.overview(query, order_by=sort) if has_views else None,
         },
     )
 
@@ -161,8 +180,10 @@ def serve_snippet(request):
         )
         response["Cache-Control"] = "no-store"
         return response
-    response = HttpResponse(snippet.render(site, request), content_type="text/javascript; charset=utf-8")
-    response["Cache-Control"] = "public, max-age=300"
+    script, personalised = snippet.render(site, request)
+    response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
+    # A script carrying this visitor's split-test assignment must not be shared by caches.
+    response["Cache-Control"] = "private, max-age=60" if personalised else "public, max-age=300"
     response["Access-Control-Allow-Origin"] = "*"
     response["X-Content-Type-Options"] = "nosniff"
     return response

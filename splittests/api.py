@@ -1,0 +1,167 @@
+"""REST API for split tests: list/create, get (results inline)/patch, stop."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from humblytics.lib.api import api_site
+from splittests import lifecycle, measure
+from splittests.models import SplitTest
+
+
+class VariantSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    url = serializers.CharField(max_length=500)
+    weight = serializers.IntegerField(min_value=0, max_value=10_000)
+    is_control = serializers.BooleanField()
+
+
+class GoalSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=SplitTest.GoalType.values)
+    target = serializers.IntegerField(allow_null=True, required=False, min_value=1)
+    page = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class SplitTestCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    page = serializers.CharField(max_length=500)
+    randomization = serializers.ChoiceField(choices=SplitTest.Randomization.values, default="session")
+    goal = GoalSerializer()
+    variants = VariantSerializer(many=True)
+    status = serializers.ChoiceField(choices=["draft", "running"], default="draft")
+    minimum_sample = serializers.IntegerField(min_value=1, max_value=10_000_000, default=100)
+    auto_stop_days = serializers.IntegerField(min_value=1, max_value=365, allow_null=True, default=None)
+    cap_percentile = serializers.FloatField(min_value=50, max_value=100, allow_null=True, default=99.0)
+    canonical_to_control = serializers.BooleanField(default=True)
+
+    def to_spec(self) -> lifecycle.TestSpec:
+        data = self.validated_data
+        goal = data["goal"]
+        return lifecycle.TestSpec(
+            name=data["name"],
+            page=data["page"],
+            randomization=data["randomization"],
+            goal_type=goal["type"],
+            revenue_target=goal.get("target"),
+            goal_page=goal.get("page") or "",
+            minimum_sample=data["minimum_sample"],
+            auto_stop_days=data["auto_stop_days"],
+            cap_percentile=data["cap_percentile"],
+            canonical_to_control=data["canonical_to_control"],
+            variants=[
+                lifecycle.VariantSpec(
+                    v["key"], v.get("name") or v["key"], v["url"], v["weight"], v["is_control"]
+                )
+                for v in data["variants"]
+            ],
+        )
+
+
+class SplitTestPatchSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["running", "stopped"], required=False)
+    name = serializers.CharField(max_length=120, required=False)
+
+
+def represent(test: SplitTest, *, with_results: bool) -> dict:
+    body = {
+        "id": test.pk,
+        "name": test.name,
+        "page": test.page,
+        "status": test.status,
+        "randomization": test.randomization,
+        "goal": {
+            "type": test.goal_type,
+            "target": test.revenue_target,
+            "page": test.goal_page or None,
+        },
+        "minimum_sample": test.minimum_sample,
+        "auto_stop_days": test.auto_stop_days,
+        "cap_percentile": test.cap_percentile,
+        "canonical_to_control": test.canonical_to_control,
+        "started_at": test.started_at,
+        "stopped_at": test.stopped_at,
+        "variants": [
+            {"key": v.key, "name": v.name, "url": v.url, "weight": v.weight, "is_control": v.is_control}
+            for v in test.variants.all()
+        ],
+    }
+    if with_results:
+        outcome, currency = measure.results_for(test)
+        body["results"] = {**outcome.to_dict(), "status": test.status, "currency": currency}
+    return body
+
+
+def _invalid(exc: lifecycle.InvalidTest) -> ValidationError:
+    return ValidationError(exc.errors)
+
+
+TestBody = inline_serializer(
+    "SplitTest", fields={"id": serializers.IntegerField(), "name": serializers.CharField()}
+)
+
+
+@extend_schema(request=SplitTestCreateSerializer, responses={200: TestBody, 201: TestBody})
+@api_view(["GET", "POST"])
+def split_tests(request, site_id: str):
+    """List the site's split tests, or create one (status draft or running)."""
+    if request.method == "GET":
+        site = api_site(request, site_id)
+        tests = SplitTest.objects.filter(site=site).prefetch_related("variants")
+        return Response({"results": [represent(test, with_results=False) for test in tests]})
+    site = api_site(request, site_id, write=True)
+    serializer = SplitTestCreateSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    try:
+        test = lifecycle.create_test(
+            site, serializer.to_spec(), launch=serializer.validated_data["status"] == "running"
+        )
+    except lifecycle.InvalidTest as exc:
+        raise _invalid(exc) from None
+    return Response(represent(test, with_results=False), status=status.HTTP_201_CREATED)
+
+
+def _get_test(site, test_id: int) -> SplitTest:
+    test = SplitTest.objects.filter(site=site, pk=test_id).prefetch_related("variants").first()
+    if test is None:
+        from django.http import Http404
+
+        raise Http404
+    return test
+
+
+@extend_schema(request=SplitTestPatchSerializer, responses={200: TestBody})
+@api_view(["GET", "PATCH"])
+def split_test(request, site_id: str, test_id: int):
+    """One split test with its results; PATCH {"status": "running"} launches a draft."""
+    if request.method == "GET":
+        site = api_site(request, site_id)
+        return Response(represent(_get_test(site, test_id), with_results=True))
+    site = api_site(request, site_id, write=True)
+    test = _get_test(site, test_id)
+    serializer = SplitTestPatchSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    try:
+        if "name" in data:
+            name = data["name"].strip()
+            if not name:
+                raise lifecycle.InvalidTest({"name": "is required"})
+            SplitTest.objects.filter(pk=test.pk).update(name=name)
+        if data.get("status") == "running" and test.status != SplitTest.Status.RUNNING:
+            lifecycle.launch_test(test)
+        elif data.get("status") == "stopped":
+            lifecycle.stop_test(test)
+    except lifecycle.InvalidTest as exc:
+        raise _invalid(exc) from None
+    return Response(represent(_get_test(site, test_id), with_results=True))
+
+
+@extend_schema(request=None, responses={200: TestBody})
+@api_view(["POST"])
+def stop_split_test(request, site_id: str, test_id: int):
+    site = api_site(request, site_id, write=True)
+    test = lifecycle.stop_test(_get_test(site, test_id))
+    return Response(represent(test, with_results=True))

@@ -1,0 +1,123 @@
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+
+from humblytics.lib.money import exponent
+from splittests.lifecycle import TestSpec, VariantSpec
+from splittests.models import SplitTest
+
+
+class SplitTestForm(forms.Form):
+    """The four steps: the test on your site, the goal type, the target (or Any Revenue), launch."""
+
+    name = forms.CharField(max_length=120)
+    page = forms.CharField(
+        max_length=500, label="Control page", help_text="Path of the page under test, e.g. /pricing"
+    )
+    randomization = forms.ChoiceField(choices=SplitTest.Randomization.choices, initial="session")
+    goal_type = forms.ChoiceField(choices=SplitTest.GoalType.choices, initial="revenue", label="Goal type")
+    revenue_mode = forms.ChoiceField(
+        choices=[("any", "Any Revenue"), ("target", "Target revenue amount")],
+        initial="any",
+        label="Revenue goal",
+    )
+    revenue_target = forms.CharField(
+        required=False, max_length=20, label="Target amount", help_text="Per visitor, in your Stripe currency"
+    )
+    goal_page = forms.CharField(required=False, max_length=500, label="Goal page (page-view goal)")
+    control_weight = forms.IntegerField(min_value=0, max_value=10000, initial=50, label="Control weight")
+    b_name = forms.CharField(max_length=120, initial="Variant B", label="Variant B name")
+    b_url = forms.CharField(max_length=500, label="Variant B URL", help_text="e.g. /pricing-b")
+    b_weight = forms.IntegerField(min_value=0, max_value=10000, initial=50, label="Variant B weight")
+    c_name = forms.CharField(max_length=120, required=False, label="Variant C name (optional)")
+    c_url = forms.CharField(max_length=500, required=False, label="Variant C URL")
+    c_weight = forms.IntegerField(min_value=0, max_value=10000, required=False, label="Variant C weight")
+    minimum_sample = forms.IntegerField(
+        min_value=1, max_value=10_000_000, initial=100, label="Minimum visitors per variant"
+    )
+    auto_stop_days = forms.IntegerField(
+        min_value=1, max_value=365, required=False, label="Stop automatically after (days)"
+    )
+    cap_percentile = forms.FloatField(
+        min_value=50,
+        max_value=100,
+        required=False,
+        initial=99.0,
+        label="Cap revenue outliers at percentile",
+        help_text="Revenue per visitor is heavy-tailed: one whale can swing a test. Empty: no capping.",
+    )
+    canonical_to_control = forms.BooleanField(
+        required=False, initial=True, label="Variant pages: canonical link to the control"
+    )
+
+    def __init__(self, *args, currency: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.currency = currency or "usd"
+
+    def clean_revenue_target(self) -> int | None:
+        raw = (self.cleaned_data.get("revenue_target") or "").strip().replace(",", "")
+        if not raw:
+            return None
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise forms.ValidationError("Enter an amount like 49.00") from None
+        minor = amount.scaleb(exponent(self.currency))
+        if minor <= 0 or minor != minor.to_integral_value():
+            raise forms.ValidationError(
+                f"Enter a positive amount with at most {exponent(self.currency)} decimals"
+            )
+        return int(minor)
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("goal_type") == "revenue"
+            and cleaned.get("revenue_mode") == "target"
+            and not cleaned.get("revenue_target")
+        ):
+            self.add_error("revenue_target", "Enter the target amount, or choose Any Revenue")
+        if cleaned.get("c_url") and cleaned.get("c_weight") is None:
+            self.add_error("c_weight", "Give variant C a weight")
+        return cleaned
+
+    def to_spec(self) -> TestSpec:
+        data = self.cleaned_data
+        variants = [
+            VariantSpec("control", "Control", data["page"], data["control_weight"], True),
+            VariantSpec("b", data["b_name"], data["b_url"], data["b_weight"], False),
+        ]
+        if data.get("c_url"):
+            variants.append(
+                VariantSpec("c", data.get("c_name") or "Variant C", data["c_url"], data["c_weight"], False)
+            )
+        return TestSpec(
+            name=data["name"],
+            page=data["page"],
+            randomization=data["randomization"],
+            goal_type=data["goal_type"],
+            revenue_target=data["revenue_target"] if data.get("revenue_mode") == "target" else None,
+            goal_page=data.get("goal_page") or "",
+            minimum_sample=data["minimum_sample"],
+            auto_stop_days=data.get("auto_stop_days"),
+            cap_percentile=data.get("cap_percentile"),
+            canonical_to_control=data.get("canonical_to_control", False),
+            variants=variants,
+        )
+
+
+class CalculatorForm(forms.Form):
+    baseline = forms.FloatField(
+        min_value=0.0001, max_value=99.99, initial=4.0, label="Baseline conversion rate (%)"
+    )
+    mde = forms.FloatField(
+        min_value=0.0001, max_value=99.99, initial=1.0, label="Minimum detectable effect (points)"
+    )
+    significance = forms.TypedChoiceField(
+        choices=[("0.95", "95%"), ("0.99", "99%")], coerce=float, initial="0.95"
+    )
+    power = forms.TypedChoiceField(choices=[("0.8", "80%"), ("0.9", "90%")], coerce=float, initial="0.8")
+    daily_visitors = forms.IntegerField(
+        min_value=1, max_value=100_000_000, initial=1200, label="Average daily visitors"
+    )
+    variants = forms.IntegerField(min_value=2, max_value=10, initial=2, label="Variants (incl. control)")

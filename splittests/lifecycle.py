@@ -1,0 +1,223 @@
+"""Creating, launching and stopping split tests: one entry point each for pages, API and admin."""
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from splittests.models import SplitTest, Variant
+from tracking.models import Site
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class InvalidTest(ValueError):
+    """Carries ``errors``: {field: message} for forms and the API."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class VariantSpec:
+    key: str
+    name: str
+    url: str
+    weight: int
+    is_control: bool
+
+
+@dataclass
+class TestSpec:
+    name: str
+    page: str
+    randomization: str = SplitTest.Randomization.SESSION
+    goal_type: str = SplitTest.GoalType.REVENUE
+    revenue_target: int | None = None
+    goal_page: str = ""
+    minimum_sample: int = 100
+    auto_stop_days: int | None = None
+    cap_percentile: float | None = 99.0
+    canonical_to_control: bool = True
+    variants: list[VariantSpec] = field(default_factory=list)
+
+
+def _path_on_site(site: Site, value: str, field_name: str, errors: dict[str, str]) -> str:
+    value = (value or "").strip()
+    if not value:
+        errors[field_name] = "is required"
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        errors[field_name] = "is not a valid URL or path"
+        return ""
+    if parts.scheme or parts.netloc:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not site.owns_hostname(parts.hostname)
+        ):
+            errors[field_name] = f"must be a path or a URL on {site.domain}"
+            return ""
+    elif not value.startswith("/"):
+        errors[field_name] = "must start with / (a path on your site) or be a full URL on your site"
+        return ""
+    return value[:500]
+
+
+def validate(site: Site, spec: TestSpec) -> TestSpec:
+    """Check a test definition; raises InvalidTest naming every problem."""
+    errors: dict[str, str] = {}
+    spec.name = (spec.name or "").strip()[:120]
+    if not spec.name:
+        errors["name"] = "is required"
+    page = _path_on_site(site, spec.page, "page", errors)
+    spec.page = urlsplit(page).path if page else ""
+    if spec.randomization not in SplitTest.Randomization.values:
+        errors["randomization"] = 'must be "session" or "user"'
+    if spec.goal_type not in SplitTest.GoalType.values:
+        errors["goal"] = 'type must be "revenue" or "pageview"'
+    elif spec.goal_type == SplitTest.GoalType.REVENUE:
+        if spec.revenue_target is not None and (
+            isinstance(spec.revenue_target, bool)
+            or not isinstance(spec.revenue_target, int)
+            or spec.revenue_target <= 0
+        ):
+            errors["goal"] = "target must be a positive amount in minor units, or null for Any Revenue"
+    else:
+        goal_page = _path_on_site(site, spec.goal_page, "goal_page", errors)
+        spec.goal_page = urlsplit(goal_page).path if goal_page else ""
+    if not isinstance(spec.minimum_sample, int) or not 1 <= spec.minimum_sample <= 10_000_000:
+        errors["minimum_sample"] = "must be between 1 and 10,000,000 visitors"
+    if spec.auto_stop_days is not None and (
+        not isinstance(spec.auto_stop_days, int) or not 1 <= spec.auto_stop_days <= 365
+    ):
+        errors["auto_stop_days"] = "must be between 1 and 365 days, or empty"
+    if spec.cap_percentile is not None and not 50 <= spec.cap_percentile <= 100:
+        errors["cap_percentile"] = "must be between 50 and 100, or empty for no capping"
+
+    variants = spec.variants
+    if len(variants) < 2:
+        errors["variants"] = "a test needs a control and at least one variant"
+    elif len(variants) > 10:
+        errors["variants"] = "at most 10 variants"
+    else:
+        keys = [v.key for v in variants]
+        paths = []
+        for index, variant in enumerate(variants):
+            if not KEY_RE.match(variant.key or ""):
+                errors[f"variants[{index}].key"] = "must be 1-64 letters, digits, - or _"
+            variant.name = (variant.name or variant.key or "").strip()[:120]
+            url = _path_on_site(site, variant.url, f"variants[{index}].url", errors)
+            variant.url = url
+            paths.append(urlsplit(url).path if url else "")
+            if (
+                isinstance(variant.weight, bool)
+                or not isinstance(variant.weight, int)
+                or not 0 <= variant.weight <= 10_000
+            ):
+                errors[f"variants[{index}].weight"] = "must be a whole number from 0 to 10000"
+        if len(set(keys)) != len(keys):
+            errors["variants"] = "variant keys must be unique"
+        controls = [v for v in variants if v.is_control]
+        if len(controls) != 1:
+            errors["variants"] = "exactly one variant must be the control"
+        elif spec.page and urlsplit(controls[0].url).path != spec.page:
+            errors["variants"] = "the control's URL must be the test page"
+        if len({p for p in paths if p}) != len([p for p in paths if p]):
+            errors["variants"] = "each variant needs its own URL path"
+        if (
+            not any(k in errors for k in ("variants",))
+            and sum(v.weight for v in variants if isinstance(v.weight, int)) <= 0
+        ):
+            errors["variants"] = "weights must add up to more than zero"
+    if errors:
+        raise InvalidTest(errors)
+    return spec
+
+
+def _conflict(site: Site, page: str, exclude_pk: int | None = None) -> bool:
+    running = SplitTest.objects.filter(site=site, page=page, status=SplitTest.Status.RUNNING)
+    if exclude_pk:
+        running = running.exclude(pk=exclude_pk)
+    return running.exists()
+
+
+CONFLICT_MESSAGE = "another test is already running on this page; stop it first"
+
+
+def create_test(site: Site, spec: TestSpec, *, launch: bool = False) -> SplitTest:
+    spec = validate(site, spec)
+    if launch and _conflict(site, spec.page):
+        raise InvalidTest({"page": CONFLICT_MESSAGE})
+    try:
+        with transaction.atomic():
+            test = SplitTest.objects.create(
+                site=site,
+                name=spec.name,
+                page=spec.page,
+                randomization=spec.randomization,
+                goal_type=spec.goal_type,
+                revenue_target=spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
+                goal_page=spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
+                minimum_sample=spec.minimum_sample,
+                auto_stop_days=spec.auto_stop_days,
+                cap_percentile=spec.cap_percentile,
+                canonical_to_control=spec.canonical_to_control,
+                status=SplitTest.Status.RUNNING if launch else SplitTest.Status.DRAFT,
+                started_at=timezone.now() if launch else None,
+            )
+            Variant.objects.bulk_create(
+                [
+                    Variant(
+                        test=test, key=v.key, name=v.name, url=v.url, weight=v.weight, is_control=v.is_control
+                    )
+                    for v in spec.variants
+                ]
+            )
+    except IntegrityError:
+        raise InvalidTest({"page": CONFLICT_MESSAGE}) from None
+    return test
+
+
+def launch_test(test: SplitTest) -> SplitTest:
+    if test.status != SplitTest.Status.DRAFT:
+        raise InvalidTest({"status": f"only a draft can be launched; this test is {test.status}"})
+    if _conflict(test.site, test.page, exclude_pk=test.pk):
+        raise InvalidTest({"status": CONFLICT_MESSAGE})
+    try:
+        with transaction.atomic():
+            changed = SplitTest.objects.filter(pk=test.pk, status=SplitTest.Status.DRAFT).update(
+                status=SplitTest.Status.RUNNING, started_at=timezone.now()
+            )
+    except IntegrityError:
+        raise InvalidTest({"status": CONFLICT_MESSAGE}) from None
+    if changed != 1:
+        raise InvalidTest({"status": "the test changed meanwhile; reload"})
+    test.refresh_from_db()
+    return test
+
+
+def stop_test(test: SplitTest) -> SplitTest:
+    if test.status == SplitTest.Status.STOPPED:
+        return test
+    SplitTest.objects.filter(pk=test.pk).exclude(status=SplitTest.Status.STOPPED).update(
+        status=SplitTest.Status.STOPPED, stopped_at=timezone.now()
+    )
+    test.refresh_from_db()
+    return test
+
+
+def stop_expired_tests(now=None) -> int:
+    """Stop running tests past their auto-stop days. Scheduled hourly; idempotent."""
+    now = now or timezone.now()
+    stopped = 0
+    for test in SplitTest.objects.filter(status=SplitTest.Status.RUNNING, auto_stop_days__isnull=False):
+        if test.started_at and (now - test.started_at).days >= test.auto_stop_days:
+            stop_test(test)
+            stopped += 1
+    return stopped

@@ -1,0 +1,121 @@
+import pytest
+
+from splittests.models import SplitTest
+from tracking.models import Membership
+
+FORM = {
+    "name": "Pricing",
+    "page": "/pricing",
+    "randomization": "user",
+    "goal_type": "revenue",
+    "revenue_mode": "target",
+    "revenue_target": "49.00",
+    "control_weight": 50,
+    "b_name": "Annual first",
+    "b_url": "/pricing-b",
+    "b_weight": 50,
+    "minimum_sample": 200,
+    "cap_percentile": 99,
+    "canonical_to_control": "on",
+}
+
+
+def test_empty_list_explains_split_tests(client_as_owner, site):
+    body = client_as_owner.get(f"/sites/{site.public_id}/split-tests/").content.decode()
+    assert "No split tests yet" in body and "Any Revenue" in body
+
+
+def test_create_and_launch_from_the_form(client_as_owner, site):
+    response = client_as_owner.post(f"/sites/{site.public_id}/split-tests/new/", {**FORM, "action": "launch"})
+    test = SplitTest.objects.get()
+    assert (
+        response.status_code == 302
+        and response["Location"] == f"/sites/{site.public_id}/split-tests/{test.pk}/"
+    )
+    assert (test.status, test.randomization, test.revenue_target, test.minimum_sample) == (
+        "running",
+        "user",
+        4900,
+        200,
+    )
+    assert [(v.key, v.url, v.weight) for v in test.variants.all()] == [
+        ("control", "/pricing", 50),
+        ("b", "/pricing-b", 50),
+    ]
+    listing = client_as_owner.get(f"/sites/{site.public_id}/split-tests/").content.decode()
+    assert "Pricing" in listing and "running" in listing
+    detail = client_as_owner.get(f"/sites/{site.public_id}/split-tests/{test.pk}/").content.decode()
+    assert "User-level" in detail and "Revenue target" in detail and "$49.00" in detail
+
+
+def test_save_a_draft_then_launch_then_stop(client_as_owner, site):
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/new/", {**FORM, "action": "draft"})
+    test = SplitTest.objects.get()
+    assert test.status == "draft"
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/launch/")
+    test.refresh_from_db()
+    assert test.status == "running"
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/stop/")
+    test.refresh_from_db()
+    assert test.status == "stopped" and test.stopped_at is not None
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"b_url": "https://elsewhere.com/b"}, "must be a path or a URL on example.com"),
+        ({"page": "pricing"}, "must start with /"),
+        ({"revenue_target": "abc"}, "Enter an amount like 49.00"),
+        ({"revenue_target": ""}, "Enter the target amount"),
+        ({"b_url": "/pricing"}, "own URL path"),
+    ],
+)
+def test_form_errors_are_shown_and_nothing_saved(client_as_owner, site, change, message):
+    response = client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/new/", {**FORM, **change, "action": "launch"}
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not SplitTest.objects.exists()
+
+
+def test_calculator_gives_the_worked_example(client_as_owner, site):
+    body = client_as_owner.get(
+        f"/sites/{site.public_id}/split-tests/calculator/",
+        {
+            "baseline": 4,
+            "mde": 1,
+            "significance": "0.95",
+            "power": "0.8",
+            "daily_visitors": 1200,
+            "variants": 2,
+        },
+    ).content.decode()
+    assert 'id="per-variant">6743<' in body and 'id="days">12<' in body
+
+
+@pytest.mark.parametrize("suffix", ["", "new/", "calculator/", "{id}/"])
+def test_pages_are_private(client, other_user, site, running_test, suffix):
+    url = f"/sites/{site.public_id}/split-tests/" + suffix.format(id=running_test.pk)
+    assert client.get(url).status_code == 302
+    client.force_login(other_user)
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("action", ["stop", "launch"])
+def test_actions_are_private_and_post_only(client, client_as_owner, other_user, site, running_test, action):
+    url = f"/sites/{site.public_id}/split-tests/{running_test.pk}/{action}/"
+    assert client_as_owner.get(url).status_code == 405
+    client.force_login(other_user)
+    assert client.post(url).status_code == 404
+    running_test.refresh_from_db()
+    assert running_test.status == "running"
+
+
+def test_viewers_cannot_stop(client, other_user, site, running_test):
+    Membership.objects.create(user=other_user, site=site, role=Membership.Role.VIEWER)
+    client.force_login(other_user)
+    assert client.get(f"/sites/{site.public_id}/split-tests/{running_test.pk}/").status_code == 200
+    assert client.post(f"/sites/{site.public_id}/split-tests/{running_test.pk}/stop/").status_code == 403
+    running_test.refresh_from_db()
+    assert running_test.status == "running"
