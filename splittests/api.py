@@ -103,7 +103,13 @@ TestBody = inline_serializer(
 )
 
 
-@extend_schema(request=SplitTestCreateSerializer, responses={200: TestBody, 201: TestBody})
+@extend_schema(methods=["GET"], responses={200: TestBody}, operation_id="split_tests_list")
+@extend_schema(
+    methods=["POST"],
+    request=SplitTestCreateSerializer,
+    responses={201: TestBody},
+    operation_id="split_tests_create",
+)
 @api_view(["GET", "POST"])
 def split_tests(request, site_id: str):
     """List the site's split tests, or create one (status draft or running)."""
@@ -132,7 +138,13 @@ def _get_test(site, test_id: int) -> SplitTest:
     return test
 
 
-@extend_schema(request=SplitTestPatchSerializer, responses={200: TestBody})
+@extend_schema(methods=["GET"], responses={200: TestBody}, operation_id="split_test_retrieve")
+@extend_schema(
+    methods=["PATCH"],
+    request=SplitTestPatchSerializer,
+    responses={200: TestBody},
+    operation_id="split_test_update",
+)
 @api_view(["GET", "PATCH"])
 def split_test(request, site_id: str, test_id: int):
     """One split test with its results; PATCH {"status": "running"} launches a draft."""
