@@ -54,7 +54,8 @@ MAX_USER_AGENT_LENGTH = 1024
 # which for ~200 names costs ~140 µs per user agent; the trie costs ~4 µs.
 # Electron is allowed on purpose: it is real people in desktop apps (Slack, Notion, VS Code); the
 # scraping tools built on it announce themselves ("HeadlessChrome", "PhantomJS", "Nightmare").
-# Puppeteer/Playwright in the new headless mode send a normal Chrome user agent and pass.
+# Headless Chromium announces itself ("HeadlessChrome/156"); automation that fakes a normal user
+# agent passes here and is left to the snippet's navigator.webdriver check.
 _BOT_SUBSTRINGS = {
     HEADLESS_BROWSER: (
         "headless",

@@ -175,6 +175,7 @@ def ingest(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Dropp
     hashes = visitors.visitor_hashes(now, site.pk, visitor.ip, visitor.user_agent)
     try:
         with transaction.atomic():
+            sessions.lock_visitor(hashes[0])
             session = sessions.find_open_session(site, hashes, now)
             if session is None:
                 session = _open_session(site, event, visitor, hashes[0], now)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import F
 
 from tracking.models import Session, Site
@@ -28,3 +29,17 @@ def extend_session(session: Session, page: str, now: dt.datetime) -> None:
     session.pageviews += 1
     session.exit_page = page
     session.last_seen_at = now
+
+
+def lock_visitor(visitor_hash: str) -> None:
+    """Serialise concurrent views of one visitor until the transaction ends.
+
+    Two beacons of the same visitor at the same instant (a router's pushState on load) would both
+    find no open session and open two. PostgreSQL takes a transaction-scoped advisory lock; SQLite
+    needs none because it already serialises writers (BEGIN IMMEDIATE).
+    """
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(bytes.fromhex(visitor_hash[:16]), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])

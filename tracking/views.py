@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from humblytics.lib import ratelimit
 from humblytics.lib.access import get_site_for_user
 from tracking import apikeys, enrich, ingest, snippet, stats
 from tracking.forms import ApiKeyForm, SignUpForm, SiteForm, timezone_choices
@@ -142,12 +143,20 @@ def collect_event(request):
         event = ingest.parse_event(request.read(ingest.MAX_BODY_BYTES + 1))
     except ingest.BadEvent as exc:
         return _cors(JsonResponse({"error": exc.message}, status=exc.status))
+    ip = enrich.client_ip(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR"),
+        settings.TRUSTED_PROXY_COUNT,
+    )
+    # Counted per minute before any database work.
+    if not ratelimit.hit(
+        f"ip:{ratelimit.anonymous(ip)}", settings.INGEST_RATE_PER_IP, 60
+    ) or not ratelimit.hit(f"site:{event.site}", settings.INGEST_RATE_PER_SITE, 60):
+        response = JsonResponse({"error": "too many events; slow down"}, status=429)
+        response["Retry-After"] = "60"
+        return _cors(response)
     visitor = ingest.Visitor(
-        ip=enrich.client_ip(
-            request.META.get("REMOTE_ADDR", ""),
-            request.META.get("HTTP_X_FORWARDED_FOR"),
-            settings.TRUSTED_PROXY_COUNT,
-        ),
+        ip=ip,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
         country_header=_country_header(request),
     )

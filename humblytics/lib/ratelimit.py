@@ -1,0 +1,41 @@
+"""Fixed-window counters in the Django cache (Redis when configured, else per process)."""
+
+import hashlib
+import hmac
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def anonymous(value: str) -> str:
+    """A keyed digest for counter keys, so caches never hold raw IP addresses or user names."""
+    return hmac.new(
+        settings.SECRET_KEY.encode(), value.encode("utf-8", "replace"), hashlib.sha256
+    ).hexdigest()[:24]
+
+
+def hit(key: str, limit: int, window_seconds: int, now: float | None = None) -> bool:
+    """Count one event for ``key``; True while the count in the current window is within ``limit``."""
+    if limit <= 0:
+        return True
+    return count(key, window_seconds, now) <= limit
+
+
+def peek(key: str, window_seconds: int, now: float | None = None) -> int:
+    window = int((now if now is not None else time.time()) // window_seconds)
+    return cache.get(f"rl:{key}:{window}", 0)
+
+
+def count(key: str, window_seconds: int, now: float | None = None) -> int:
+    """Add one to ``key``'s counter in the current window and return the new count."""
+    window = int((now if now is not None else time.time()) // window_seconds)
+    cache_key = f"rl:{key}:{window}"
+    if cache.add(cache_key, 1, timeout=window_seconds + 1):
+        return 1
+    try:
+        return cache.incr(cache_key)
+    except ValueError:
+        # Expired between add and incr: this is the first hit of a fresh window.
+        cache.set(cache_key, 1, timeout=window_seconds + 1)
+        return 1
