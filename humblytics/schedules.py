@@ -18,6 +18,11 @@ def schedules() -> list[dict]:
             "minutes": settings.STRIPE_SYNC_INTERVAL_MINUTES,
         },
         {
+            "name": "apply-retention",
+            "func": "tracking.tasks.apply_retention",
+            "schedule_type": Schedule.DAILY,
+        },
+        {
             "name": "stop-expired-split-tests",
             "func": "splittests.tasks.stop_expired_tests",
             "schedule_type": Schedule.HOURLY,

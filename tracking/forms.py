@@ -58,7 +58,7 @@ class SiteForm(forms.ModelForm):
 
     class Meta:
         model = Site
-        fields = ["name", "domain", "timezone"]
+        fields = ["name", "domain", "timezone", "retention_days"]
         help_texts = {"domain": "The host name the snippet runs on, e.g. example.com. Subdomains count too."}
 
     def clean_domain(self) -> str:
@@ -108,3 +108,17 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             for key in keys:
                 ratelimit.count(key, LOGIN_WINDOW_SECONDS)
             raise
+
+
+class DeleteSiteForm(forms.Form):
+    confirm = forms.CharField(label="Type the domain to confirm", max_length=253)
+
+    def __init__(self, *args, site=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.site = site
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip().lower()
+        if value != self.site.domain:
+            raise forms.ValidationError(f"Type {self.site.domain} exactly to delete this site.")
+        return value

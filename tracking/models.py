@@ -19,6 +19,12 @@ class Site(models.Model):
         max_length=253, help_text="Bare host name, e.g. example.com; subdomains count too."
     )
     timezone = models.CharField(max_length=64, default="UTC")
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete raw page views older than this many days (visits and payments are kept). "
+        "Empty: keep everything.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="sites")
 

@@ -5,13 +5,19 @@ from django.db import IntegrityError, transaction
 from tracking.models import Membership, Site, new_public_id
 
 
-def create_site(owner, *, name: str, domain: str, timezone: str = "UTC") -> Site:
+def create_site(
+    owner, *, name: str, domain: str, timezone: str = "UTC", retention_days: int | None = None
+) -> Site:
     """Create a site owned by ``owner``; domain and timezone must already be validated."""
     for _ in range(10):
         try:
             with transaction.atomic():
                 site = Site.objects.create(
-                    public_id=new_public_id(), name=name or domain, domain=domain, timezone=timezone
+                    public_id=new_public_id(),
+                    name=name or domain,
+                    domain=domain,
+                    timezone=timezone,
+                    retention_days=retention_days,
                 )
                 Membership.objects.create(user=owner, site=site, role=Membership.Role.OWNER)
                 return site

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
 from humblytics.lib.access import get_site_for_user
-from tracking import apikeys, enrich, ingest, snippet, stats
-from tracking.forms import ApiKeyForm, SignUpForm, SiteForm, timezone_choices
+from tracking import apikeys, enrich, ingest, retention, snippet, stats
+from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
 from tracking.sites import create_site
 
@@ -73,6 +73,7 @@ def site_settings(request, site_id: str):
             "timezones": timezone_choices(),
             "snippet": snippet_for(request, site),
             "has_views": View.objects.filter(site=site).exists(),
+            "delete_form": DeleteSiteForm(site=site),
             "tab": "general",
         },
     )
@@ -231,3 +232,17 @@ def revoke_api_key(request, site_id: str, key_id: int):
     apikeys.revoke_api_key(row)
     messages.success(request, f"Revoked {row.name}. Programs using it now get 401.")
     return redirect("tracking:api_keys", site_id=site.public_id)
+
+
+@login_required
+@require_POST
+def delete_site(request, site_id: str):
+    site, _ = get_site_for_user(request.user, site_id, owner_only=True)
+    form = DeleteSiteForm(request.POST, site=site)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("confirm", ["Confirm with the domain."])))
+        return redirect("tracking:settings", site_id=site.public_id)
+    name = site.name
+    retention.delete_site(site)
+    messages.success(request, f"{name} and all its data were deleted.")
+    return redirect("tracking:sites")
