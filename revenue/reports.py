@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import Trunc
+from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Concat, Trunc
+from django.db.models.lookups import In
 
 from revenue.models import Payment, Refund, StripeConnection
 from tracking.models import Site
@@ -117,6 +118,14 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return (part or 0) / whole if whole else None
 
 
+def _visitor_key(visitor_hash: str, value: str) -> Concat:
+    """``hash|value``: one string per (visitor, dimension value) pair, so "this payment's visitor was a
+    visitor of this row" is a single uncorrelated ``IN (subquery)`` that the database evaluates once
+    (a correlated EXISTS per payment made SQLite scan the range's sessions for every payment). Hashes
+    are hex, so the first "|" always splits the pair."""
+    return Concat(visitor_hash, Value("|"), value, output_field=CharField())
+
+
 def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:
     """``{revenue, gross_revenue, refunded, payments, conversion_rate, revenue_per_visitor,
     attributed_share, currency}`` for the range; ``visitors`` is the range's visitor count.
@@ -125,7 +134,7 @@ def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:
     ``conversion_rate`` counts the range's visitors whose hash is on an attributed payment's session;
     ``revenue_per_visitor`` is attributed net / visitors (fractional minor units).
     """
-    converted = Exists(q.sessions().filter(visitor_hash=OuterRef("session__visitor_hash")))
+    converted = In(F("session__visitor_hash"), q.sessions().values("visitor_hash"))
     totals = payments_in_range(q).aggregate(
         revenue=Sum("net"),
         gross=Sum("settlement_amount"),
@@ -163,14 +172,11 @@ def revenue_by_dimension(
     """
     if dimension == "page":
         key = "matched_view__page"
-        row_visitors = q.views().filter(
-            page=OuterRef("matched_view__page"), session__visitor_hash=OuterRef("session__visitor_hash")
-        )
+        row_visitors = q.views().annotate(pair=_visitor_key("session__visitor_hash", "page"))
     else:
         key = f"session__{dimension}"
-        row_visitors = q.sessions().filter(
-            **{dimension: OuterRef(key)}, visitor_hash=OuterRef("session__visitor_hash")
-        )
+        row_visitors = q.sessions().annotate(pair=_visitor_key("visitor_hash", dimension))
+    converted = In(_visitor_key("session__visitor_hash", key), row_visitors.values("pair"))
     payments = payments_in_range(q).filter(session__isnull=False)
     if values is not None:
         payments = payments.filter(**{f"{key}__in": values})
@@ -181,7 +187,7 @@ def revenue_by_dimension(
         .annotate(
             revenue=Sum("net"),
             payments=Count("id"),
-            converters=Count("session__visitor_hash", distinct=True, filter=Exists(row_visitors)),
+            converters=Count("session__visitor_hash", distinct=True, filter=converted),
         )
         .order_by("-revenue", "-payments", key)
     )
