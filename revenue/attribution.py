@@ -62,10 +62,10 @@ def link(payment: Payment, objects: "ObjectSource") -> None:
             payment.subscription = payment.subscription or session.subscription
 
 
-def attribute(payment: Payment, objects: "ObjectSource") -> bool:
-    """Link ``payment`` to its view (and session) or record why not. Returns True when it changed."""
+def resolve(payment: Payment, objects: "ObjectSource") -> Found | None:
+    """Link the payment to its objects and find the first view id in precedence order."""
     link(payment, objects)
-    found = first_view_id(
+    return first_view_id(
         {
             Payment.Source.PAYMENT_INTENT: lambda: objects.view_id(
                 payment.payment_intent, StripeObject.Type.PAYMENT_INTENT
@@ -80,53 +80,142 @@ def attribute(payment: Payment, objects: "ObjectSource") -> bool:
             Payment.Source.CUSTOMER: lambda: objects.view_id(payment.customer, StripeObject.Type.CUSTOMER),
         }
     )
+
+
+def views_by_id(site_id: int, view_ids: set[str]) -> dict[str, tuple[int, int]]:
+    """view id → (view pk, session pk) for the given ids on one site, in chunks."""
+    found: dict[str, tuple[int, int]] = {}
+    ids = sorted(view_ids)
+    for start in range(0, len(ids), 500):
+        rows = View.objects.filter(site_id=site_id, view_id__in=ids[start : start + 500]).values_list(
+            "view_id", "pk", "session_id"
+        )
+        found.update({view_id: (pk, session_id) for view_id, pk, session_id in rows})
+    return found
+
+
+def apply(payment: Payment, found: Found | None, views: dict[str, tuple[int, int]]) -> bool:
+    """Store the outcome on the payment; True when something changed (the caller saves)."""
     before = (payment.view_id, payment.view_id_source, payment.unattributed_reason, payment.matched_view_id)
     if found is None:
         payment.view_id, payment.view_id_source = "", ""
-        payment.matched_view, payment.session = None, None
+        payment.matched_view_id, payment.session_id = None, None
         payment.unattributed_reason = Payment.Unattributed.NO_VIEW_ID
     else:
         payment.view_id, payment.view_id_source = found.view_id, found.source
-        view = (
-            View.objects.filter(site_id=payment.site_id, view_id=found.view_id)
-            .only("id", "session_id")
-            .first()
-        )
-        if view is None:
-            payment.matched_view, payment.session = None, None
+        match = views.get(found.view_id)
+        if match is None:
+            payment.matched_view_id, payment.session_id = None, None
             payment.unattributed_reason = Payment.Unattributed.UNKNOWN_VIEW_ID
         else:
-            payment.matched_view_id, payment.session_id = view.pk, view.session_id
+            payment.matched_view_id, payment.session_id = match
             payment.unattributed_reason = ""
     after = (payment.view_id, payment.view_id_source, payment.unattributed_reason, payment.matched_view_id)
-    return before != after
+    return before != after or payment._state.adding
+
+
+def attribute(payment: Payment, objects: "ObjectSource") -> bool:
+    """Attribute one payment (links, view id, view and session). Returns True when it changed."""
+    found = resolve(payment, objects)
+    views = views_by_id(payment.site_id, {found.view_id}) if found else {}
+    return apply(payment, found, views)
 
 
 class ObjectSource:
-    """Read access to cached Stripe objects, fetching a subscription or customer on a cache miss."""
+    """Read access to cached Stripe objects, fetching a subscription, customer or PaymentIntent on a
+    cache miss. ``preload`` reads everything a batch of payments needs in a few queries."""
+
+    FETCHABLE = (StripeObject.Type.SUBSCRIPTION, StripeObject.Type.CUSTOMER, StripeObject.Type.PAYMENT_INTENT)
 
     def __init__(self, connection, fetch: Callable[[str, str], StripeObject | None] | None = None):
         self.connection = connection
         self.fetch = fetch
         self._memo: dict[str, StripeObject | None] = {}
+        self._invoice_by_pi: dict[str, StripeObject] = {}
+        self._session_by_pi: dict[str, StripeObject] = {}
+        self._session_by_sub: dict[str, StripeObject] = {}
+        self._preloaded = False
+
+    def without_fetching(self) -> "ObjectSource":
+        """A view of the same memory that never calls Stripe (to plan batched fetches)."""
+        clone = ObjectSource(self.connection)
+        clone._memo = self._memo
+        clone._invoice_by_pi, clone._session_by_pi = self._invoice_by_pi, self._session_by_pi
+        clone._session_by_sub, clone._preloaded = self._session_by_sub, self._preloaded
+        return clone
+
+    def remember(self, row: StripeObject) -> None:
+        self._memo[row.stripe_id] = row
+        if row.type == StripeObject.Type.INVOICE and row.payment_intent:
+            self._invoice_by_pi.setdefault(row.payment_intent, row)
+        elif row.type == StripeObject.Type.CHECKOUT_SESSION:
+            if row.payment_intent:
+                self._session_by_pi.setdefault(row.payment_intent, row)
+            if row.subscription:
+                self._session_by_sub.setdefault(row.subscription, row)
+
+    def preload(self, payments: list[Payment]) -> None:
+        ids: set[str] = set()
+        pis: set[str] = set()
+        for payment in payments:
+            ids.update(
+                filter(
+                    None,
+                    (
+                        payment.payment_intent,
+                        payment.invoice,
+                        payment.subscription,
+                        payment.checkout_session,
+                        payment.customer,
+                    ),
+                )
+            )
+            if payment.payment_intent:
+                pis.add(payment.payment_intent)
+        rows = StripeObject.objects.filter(connection=self.connection)
+        for chunk in _chunks(sorted(ids)):
+            for row in rows.filter(stripe_id__in=chunk):
+                self.remember(row)
+        linked = rows.filter(type__in=[StripeObject.Type.INVOICE, StripeObject.Type.CHECKOUT_SESSION])
+        for chunk in _chunks(sorted(pis)):
+            for row in linked.filter(payment_intent__in=chunk).order_by("fetched_at", "pk"):
+                self.remember(row)
+        subscriptions = {
+            row.subscription for row in self._memo.values() if row is not None and row.subscription
+        }
+        subscriptions.update(p.subscription for p in payments if p.subscription)
+        for chunk in _chunks(sorted(subscriptions)):
+            for row in rows.filter(type=StripeObject.Type.CHECKOUT_SESSION, subscription__in=chunk):
+                self.remember(row)
+        # Subscriptions and customers found through invoices and sessions loaded just now.
+        discovered = {
+            value
+            for row in list(self._memo.values())
+            if row is not None
+            for value in (row.subscription, row.customer)
+            if value and value not in self._memo
+        }
+        for chunk in _chunks(sorted(discovered)):
+            for row in rows.filter(stripe_id__in=chunk):
+                self.remember(row)
+        ids.update(discovered)
+        for stripe_id in ids:
+            self._memo.setdefault(stripe_id, None)
+        self._preloaded = True
 
     def get(self, stripe_id: str, object_type: str) -> StripeObject | None:
         if not stripe_id:
             return None
-        if stripe_id not in self._memo:
-            cached = StripeObject.objects.filter(connection=self.connection, stripe_id=stripe_id).first()
-            if (
-                cached is None
-                and self.fetch is not None
-                and object_type
-                in (
-                    StripeObject.Type.SUBSCRIPTION,
-                    StripeObject.Type.CUSTOMER,
-                    StripeObject.Type.PAYMENT_INTENT,
-                )
-            ):
+        if stripe_id not in self._memo or (self._memo[stripe_id] is None and self.fetch is not None):
+            cached = self._memo.get(stripe_id)
+            if cached is None and stripe_id not in self._memo:
+                cached = StripeObject.objects.filter(connection=self.connection, stripe_id=stripe_id).first()
+            if cached is None and self.fetch is not None and object_type in self.FETCHABLE:
                 cached = self.fetch(stripe_id, object_type)
-            self._memo[stripe_id] = cached
+            if cached is not None:
+                self.remember(cached)
+            else:
+                self._memo[stripe_id] = None
         return self._memo[stripe_id]
 
     def view_id(self, stripe_id: str, object_type: str) -> str:
@@ -134,15 +223,23 @@ class ObjectSource:
         return obj.view_id if obj is not None else ""
 
     def invoice_for_payment_intent(self, payment_intent: str) -> StripeObject | None:
+        if payment_intent in self._invoice_by_pi or self._preloaded:
+            return self._invoice_by_pi.get(payment_intent)
         return (
             StripeObject.objects.filter(
                 connection=self.connection, type=StripeObject.Type.INVOICE, payment_intent=payment_intent
             )
-            .order_by("fetched_at")
+            .order_by("fetched_at", "pk")
             .first()
         )
 
     def checkout_session_for(self, payment_intent: str, subscription: str) -> StripeObject | None:
+        if payment_intent and payment_intent in self._session_by_pi:
+            return self._session_by_pi[payment_intent]
+        if subscription and subscription in self._session_by_sub:
+            return self._session_by_sub[subscription]
+        if self._preloaded:
+            return None
         sessions = StripeObject.objects.filter(
             connection=self.connection, type=StripeObject.Type.CHECKOUT_SESSION
         )
@@ -156,3 +253,8 @@ class ObjectSource:
 
     def forget(self, stripe_id: str) -> None:
         self._memo.pop(stripe_id, None)
+
+
+def _chunks(items: list[str], size: int = 500):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -71,8 +71,12 @@ def _id(value) -> str:
     return value.get("id") or ""
 
 
-def _as_dict(obj) -> dict:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+def _update_rows(model, rows: list, fields: tuple[str, ...]) -> None:
+    """Save ``fields`` of each row with one plain UPDATE per row. Django's bulk_update builds a CASE
+    per field and row, which costs more Python time than it saves round trips at these sizes."""
+    columns = [model._meta.get_field(name).attname for name in fields]
+    for row in rows:
+        model.objects.filter(pk=row.pk).update(**{column: getattr(row, column) for column in columns})
 
 
 class Syncer:
@@ -87,26 +91,47 @@ class Syncer:
         self.objects = attribution.ObjectSource(connection, fetch=self._fetch_object)
 
     # ---- listing -------------------------------------------------------------------------------------
-    def _list(self, resource, params: dict) -> Iterator[dict]:
+    def _get(self, path: str, params: dict) -> dict:
+        """One GET through the official client, kept as plain JSON: a page of 100 expanded charges
+        costs more to turn into StripeObjects than everything else the sync does with it."""
+        response = self.client.raw_request("get", path, **params)
+        return response.data
+
+    def _page(self, path: str, params: dict) -> tuple[list[dict], bool]:
+        body = self._get(path, params)
+        self.run.pages += 1
+        data = list(body.get("data") or [])
+        self.run.objects_seen += len(data)
+        return data, bool(body.get("has_more"))
+
+    def _list(self, path: str, params: dict) -> Iterator[dict]:
         """Newest first, 100 per page, following ``starting_after``; counts pages."""
-        params = {**params, "limit": PAGE_SIZE}
-        while True:
-            page = resource.list(params=params)
-            self.run.pages += 1
-            data = [_as_dict(item) for item in page.data]
-            self.run.objects_seen += len(data)
-            yield from data
-            if not page.has_more or not data:
-                return
-            params = {**params, "starting_after": data[-1]["id"]}
+        for page in self._pages(path, params):
+            yield from page
 
     def _created(self, since: dt.datetime) -> dict:
         return {"created": {"gte": int(since.timestamp())}}
 
     # ---- upserts -------------------------------------------------------------------------------------
-    def upsert_charge(self, charge: dict) -> Payment | None:
-        if charge.get("status") != "succeeded" or not charge.get("captured"):
-            return None
+    PAYMENT_FIELDS = (
+        "connection",
+        "livemode",
+        "created_at",
+        "amount",
+        "currency",
+        "amount_refunded",
+        "settlement_amount",
+        "settlement_fee",
+        "settlement_currency",
+        "payment_intent",
+        "customer",
+        "refunded",
+        "net",
+        "status",
+        "updated_at",
+    )
+
+    def _charge_fields(self, charge: dict) -> dict:
         bt = charge.get("balance_transaction")
         amount = charge.get("amount_captured") or charge.get("amount") or 0
         currency = (charge.get("currency") or "").lower()
@@ -119,10 +144,7 @@ class Syncer:
         else:
             # Pending balance transaction: settle later; keep presentment figures until then.
             settlement_amount, fee, settlement_currency = amount, 0, currency
-        pi = charge.get("payment_intent")
-        if isinstance(pi, dict):
-            self.cache_object(pi, StripeObject.Type.PAYMENT_INTENT)
-        defaults = {
+        return {
             "connection": self.connection,
             "livemode": bool(charge.get("livemode")),
             "created_at": _ts(charge["created"]),
@@ -132,26 +154,76 @@ class Syncer:
             "settlement_amount": settlement_amount,
             "settlement_fee": fee,
             "settlement_currency": (settlement_currency or currency).lower(),
-            "payment_intent": _id(pi),
+            "payment_intent": _id(charge.get("payment_intent")),
             "customer": _id(charge.get("customer")),
         }
+
+    def upsert_charges(self, charges: list[dict]) -> list[Payment]:
+        """Upsert a page of charges in a few queries (keyed by charge id, so repeating is harmless)."""
+        charges = [c for c in charges if c.get("status") == "succeeded" and c.get("captured")]
+        if not charges:
+            return []
+        intents = [c["payment_intent"] for c in charges if isinstance(c.get("payment_intent"), dict)]
+        if intents:
+            self.cache_objects(intents, StripeObject.Type.PAYMENT_INTENT)
+        site = self.connection.site
+        ids = [c["id"] for c in charges]
         with transaction.atomic():
-            payment, created = Payment.objects.select_for_update().get_or_create(
-                site=self.connection.site,
-                stripe_id=charge["id"],
-                defaults={**defaults, "net": settlement_amount},
+            existing = {
+                p.stripe_id: p
+                for p in Payment.objects.select_for_update().filter(site=site, stripe_id__in=ids)
+            }
+            settled_elsewhere = set(
+                Refund.objects.filter(payment__in=existing.values()).values_list("payment_id", flat=True)
+            ) | set(
+                Dispute.objects.filter(payment__in=existing.values()).values_list("payment_id", flat=True)
             )
-            if not created:
-                for key, value in defaults.items():
+            new, changed = [], []
+            for charge in charges:
+                fields = self._charge_fields(charge)
+                payment = existing.get(charge["id"])
+                if payment is None:
+                    payment = Payment(site=site, stripe_id=charge["id"], **fields)
+                    payment.refunded, payment.net, payment.status = (
+                        0,
+                        fields["settlement_amount"],
+                        Payment.Status.SUCCEEDED,
+                    )
+                    new.append(payment)
+                    existing[charge["id"]] = payment
+                    continue
+                for key, value in fields.items():
                     setattr(payment, key, value)
-            self._settle(payment)
-            payment.save()
-        if created:
-            self.run.payments_new += 1
-        elif payment.pk not in self.touched:
-            self.run.payments_updated += 1
-        self.touched.add(payment.pk)
-        return payment
+                payment.updated_at = self.now
+                if payment.pk in settled_elsewhere:
+                    self._settle(payment)
+                else:
+                    payment.refunded, payment.net, payment.status = (
+                        0,
+                        payment.settlement_amount,
+                        Payment.Status.SUCCEEDED,
+                    )
+                changed.append(payment)
+            Payment.objects.bulk_create(new, batch_size=500)
+            _update_rows(Payment, changed, self.PAYMENT_FIELDS)
+        if any(p.pk is None for p in new):
+            # Backends without RETURNING on bulk inserts: read the ids back.
+            ids_by_charge = dict(
+                Payment.objects.filter(site=site, stripe_id__in=[p.stripe_id for p in new]).values_list(
+                    "stripe_id", "pk"
+                )
+            )
+            for payment in new:
+                payment.pk = ids_by_charge[payment.stripe_id]
+        self.run.payments_new += len(new)
+        self.run.payments_updated += sum(1 for p in changed if p.pk not in self.touched)
+        self.touched.update(p.pk for p in new)
+        self.touched.update(p.pk for p in changed)
+        return new + changed
+
+    def upsert_charge(self, charge: dict) -> Payment | None:
+        payments = self.upsert_charges([charge])
+        return payments[0] if payments else None
 
     def _settle(self, payment: Payment) -> None:
         """Recompute refunded, net and status from the refund and dispute rows."""
@@ -242,11 +314,13 @@ class Syncer:
         self.run.disputes_seen += 1
         self.touched.add(payment.pk)
 
-    def cache_object(self, obj: dict, object_type: str) -> StripeObject:
+    def _object_fields(self, obj: dict, object_type: str) -> dict:
         fields = {
             "type": object_type,
             "view_id": attribution.clean_view_id(obj.get("metadata")),
             "customer": _id(obj.get("customer")),
+            "subscription": "",
+            "payment_intent": "",
             "is_deleted": bool(obj.get("deleted")),
             "fetched_at": self.now,
         }
@@ -264,26 +338,61 @@ class Syncer:
         elif object_type == StripeObject.Type.CHECKOUT_SESSION:
             fields["payment_intent"] = _id(obj.get("payment_intent"))
             fields["subscription"] = _id(obj.get("subscription"))
-        if obj.get("deleted"):
-            # A deleted customer comes back without metadata: keep the id we saw before.
-            existing = StripeObject.objects.filter(connection=self.connection, stripe_id=obj["id"]).first()
-            if existing is not None:
-                fields["view_id"] = existing.view_id
-                fields["customer"] = existing.customer
-        cached, _ = StripeObject.objects.update_or_create(
-            connection=self.connection, stripe_id=obj["id"], defaults=fields
-        )
-        self.objects.forget(obj["id"])
-        return cached
+        return fields
+
+    OBJECT_FIELDS = (
+        "type",
+        "view_id",
+        "customer",
+        "subscription",
+        "payment_intent",
+        "is_deleted",
+        "fetched_at",
+    )
+
+    def cache_objects(self, objs: list[dict], object_type: str) -> list[StripeObject]:
+        """Remember what attribution needs of these objects (only our metadata key), in a few queries."""
+        if not objs:
+            return []
+        unique = {obj["id"]: obj for obj in objs}
+        with transaction.atomic():
+            existing = {
+                row.stripe_id: row
+                for row in StripeObject.objects.select_for_update().filter(
+                    connection=self.connection, stripe_id__in=list(unique)
+                )
+            }
+            new, changed = [], []
+            for stripe_id in sorted(unique):
+                obj = unique[stripe_id]
+                fields = self._object_fields(obj, object_type)
+                row = existing.get(stripe_id)
+                if obj.get("deleted") and row is not None:
+                    # A deleted customer comes back without metadata: keep the id we saw before.
+                    fields["view_id"], fields["customer"] = row.view_id, row.customer
+                if row is None:
+                    row = StripeObject(connection=self.connection, stripe_id=stripe_id, **fields)
+                    new.append(row)
+                else:
+                    for key, value in fields.items():
+                        setattr(row, key, value)
+                    changed.append(row)
+                self.objects.remember(row)
+            StripeObject.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+            _update_rows(StripeObject, changed, self.OBJECT_FIELDS)
+        return new + changed
+
+    def cache_object(self, obj: dict, object_type: str) -> StripeObject:
+        return self.cache_objects([obj], object_type)[0]
 
     def _fetch_object(self, stripe_id: str, object_type: str) -> StripeObject | None:
-        resources = {
-            StripeObject.Type.SUBSCRIPTION: self.client.v1.subscriptions,
-            StripeObject.Type.CUSTOMER: self.client.v1.customers,
-            StripeObject.Type.PAYMENT_INTENT: self.client.v1.payment_intents,
+        paths = {
+            StripeObject.Type.SUBSCRIPTION: "/v1/subscriptions",
+            StripeObject.Type.CUSTOMER: "/v1/customers",
+            StripeObject.Type.PAYMENT_INTENT: "/v1/payment_intents",
         }
         try:
-            obj = _as_dict(resources[object_type].retrieve(stripe_id))
+            obj = self._get(f"{paths[object_type]}/{stripe_id}", {})
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return None
@@ -291,15 +400,26 @@ class Syncer:
         return self.cache_object(obj, object_type)
 
     # ---- phases --------------------------------------------------------------------------------------
+    def _pages(self, path: str, params: dict) -> Iterator[list[dict]]:
+        """Newest first, a page (up to 100 objects) at a time, following ``starting_after``."""
+        params = {**params, "limit": PAGE_SIZE}
+        while True:
+            data, has_more = self._page(path, params)
+            if data:
+                yield data
+            if not has_more or not data:
+                return
+            params = {**params, "starting_after": data[-1]["id"]}
+
     def import_window(self, since: dt.datetime, *, track_backfill: bool = False) -> None:
         """List everything created since ``since`` and upsert it (batch: one call per 100 objects)."""
-        for charge in self._list(
-            self.client.v1.charges,
+        for charges in self._pages(
+            "/v1/charges",
             {**self._created(since), "expand": ["data.balance_transaction", "data.payment_intent"]},
         ):
-            self.upsert_charge(charge)
+            self.upsert_charges(charges)
             if track_backfill:
-                reached = _ts(charge["created"])
+                reached = min(_ts(charge["created"]) for charge in charges)
                 if (
                     self.connection.backfill_reached_at is None
                     or reached < self.connection.backfill_reached_at
@@ -307,28 +427,26 @@ class Syncer:
                     self.connection.backfill_reached_at = reached
                     StripeConnection.objects.filter(pk=self.connection.pk).update(backfill_reached_at=reached)
         link_since = since - LINK_MARGIN
-        for invoice in self._list(
-            self.client.v1.invoices, {**self._created(link_since), "expand": ["data.payments"]}
+        for invoices in self._pages(
+            "/v1/invoices", {**self._created(link_since), "expand": ["data.payments"]}
         ):
-            self.cache_object(invoice, StripeObject.Type.INVOICE)
-        for session in self._list(
-            self.client.v1.checkout.sessions, {**self._created(link_since), "status": "complete"}
+            self.cache_objects(invoices, StripeObject.Type.INVOICE)
+        for sessions in self._pages(
+            "/v1/checkout/sessions", {**self._created(link_since), "status": "complete"}
         ):
-            self.cache_object(session, StripeObject.Type.CHECKOUT_SESSION)
+            self.cache_objects(sessions, StripeObject.Type.CHECKOUT_SESSION)
         for refund in self._list(
-            self.client.v1.refunds, {**self._created(since), "expand": ["data.balance_transaction"]}
+            "/v1/refunds", {**self._created(since), "expand": ["data.balance_transaction"]}
         ):
             self.upsert_refund(refund)
-        for dispute in self._list(self.client.v1.disputes, self._created(since)):
+        for dispute in self._list("/v1/disputes", self._created(since)):
             self.upsert_dispute(dispute)
 
     def newest_event(self) -> tuple[str, dt.datetime | None]:
-        page = self.client.v1.events.list(params={"limit": 1, "types": EVENT_TYPES})
-        self.run.pages += 1
-        if not page.data:
+        data, _ = self._page("/v1/events", {"limit": 1, "types": EVENT_TYPES})
+        if not data:
             return "", None
-        event = page.data[0]
-        return event.id, _ts(event.created)
+        return data[0]["id"], _ts(data[0]["created"])
 
     def read_events(self) -> list[dict]:
         """Events after the cursor, oldest first."""
@@ -341,17 +459,14 @@ class Syncer:
             events: list[dict] = []
             # ending_before pages walk backwards in time; each page is itself newest first.
             while True:
-                page = self.client.v1.events.list(params=params)
-                self.run.pages += 1
-                data = [_as_dict(item) for item in page.data]
-                self.run.objects_seen += len(data)
+                data, has_more = self._page("/v1/events", params)
                 events[:0] = list(reversed(data))
-                if not page.has_more or not data or len(events) >= MAX_EVENTS_PER_RUN:
+                if not has_more or not data or len(events) >= MAX_EVENTS_PER_RUN:
                     break
                 params = {**params, "ending_before": data[0]["id"]}
             return events
         since = self.connection.events_cursor_at or self.connection.backfill_started_at or self.now
-        events = list(self._list(self.client.v1.events, {"types": EVENT_TYPES, **self._created(since)}))
+        events = list(self._list("/v1/events", {"types": EVENT_TYPES, **self._created(since)}))
         events.reverse()
         return events
 
@@ -399,23 +514,22 @@ class Syncer:
         # Batch: list what was created since the oldest change instead of fetching one by one.
         if invoices:
             since = _ts(min(invoices.values())) - LINK_MARGIN
-            for invoice in self._list(
-                self.client.v1.invoices, {**self._created(since), "expand": ["data.payments"]}
+            for invoices_page in self._pages(
+                "/v1/invoices", {**self._created(since), "expand": ["data.payments"]}
             ):
-                self.cache_object(invoice, StripeObject.Type.INVOICE)
+                self.cache_objects(invoices_page, StripeObject.Type.INVOICE)
         if sessions:
             since = _ts(min(sessions.values())) - dt.timedelta(minutes=5)
-            for session in self._list(
-                self.client.v1.checkout.sessions, {**self._created(since), "status": "complete"}
+            for sessions_page in self._pages(
+                "/v1/checkout/sessions", {**self._created(since), "status": "complete"}
             ):
-                self.cache_object(session, StripeObject.Type.CHECKOUT_SESSION)
+                self.cache_objects(sessions_page, StripeObject.Type.CHECKOUT_SESSION)
         self._fetch_changed(
-            self.client.v1.charges, charges, ["balance_transaction", "payment_intent"], self.upsert_charge
+            "/v1/charges", charges, ["balance_transaction", "payment_intent"], self.upsert_charge
         )
-        self._fetch_changed(self.client.v1.refunds, refunds, ["balance_transaction"], self.upsert_refund)
+        self._fetch_changed("/v1/refunds", refunds, ["balance_transaction"], self.upsert_refund)
         for dispute_id in sorted(disputes):
-            dispute = self.client.v1.disputes.retrieve(dispute_id)
-            self.upsert_dispute(_as_dict(dispute))
+            self.upsert_dispute(self._get(f"/v1/disputes/{dispute_id}", {}))
         for subscription_id in sorted(subscriptions):
             self._refresh(subscription_id, StripeObject.Type.SUBSCRIPTION)
             self.touched.update(
@@ -438,7 +552,7 @@ class Syncer:
         self.objects.forget(stripe_id)
         self._fetch_object(stripe_id, object_type)
 
-    def _fetch_changed(self, resource, wanted: dict[str, int], expand: list[str], upsert) -> None:
+    def _fetch_changed(self, path: str, wanted: dict[str, int], expand: list[str], upsert) -> None:
         """Fetch changed objects: a created-since listing when that is cheaper, else one by one."""
         if not wanted:
             return
@@ -449,19 +563,32 @@ class Syncer:
         if len(recent) > 2:
             since = _ts(min(wanted[object_id] for object_id in recent)) - dt.timedelta(minutes=5)
             for obj in self._list(
-                resource, {**self._created(since), "expand": [f"data.{path}" for path in expand]}
+                path, {**self._created(since), "expand": [f"data.{field}" for field in expand]}
             ):
                 if obj["id"] in missing:
                     upsert(obj)
                     missing.discard(obj["id"])
         for object_id in sorted(missing):
             try:
-                obj = resource.retrieve(object_id, params={"expand": expand})
+                obj = self._get(f"{path}/{object_id}", {"expand": expand})
             except stripe.InvalidRequestError as exc:
                 if exc.http_status == 404:
                     continue
                 raise
-            upsert(_as_dict(obj))
+            upsert(obj)
+
+    ATTRIBUTION_FIELDS = (
+        "invoice",
+        "subscription",
+        "customer",
+        "checkout_session",
+        "view_id",
+        "view_id_source",
+        "unattributed_reason",
+        "matched_view",
+        "session",
+        "updated_at",
+    )
 
     def attribute_payments(self) -> None:
         """Attribute what this run touched plus every payment still unattributed (ids may have arrived)."""
@@ -470,32 +597,24 @@ class Syncer:
                 Q(pk__in=self.touched) | Q(session__isnull=True)
             )
         )
+        self.objects.preload(payments)
         self._prefetch_for(payments)
-        for payment in payments:
-            if attribution.attribute(payment, self.objects):
-                payment.save(
-                    update_fields=[
-                        "invoice",
-                        "subscription",
-                        "customer",
-                        "checkout_session",
-                        "view_id",
-                        "view_id_source",
-                        "unattributed_reason",
-                        "matched_view",
-                        "session",
-                        "updated_at",
-                    ]
-                )
-                if payment.session_id:
-                    self.run.attributed += 1
+        found = {payment.pk: attribution.resolve(payment, self.objects) for payment in payments}
+        views = attribution.views_by_id(self.connection.site_id, {f.view_id for f in found.values() if f})
+        changed = [payment for payment in payments if attribution.apply(payment, found[payment.pk], views)]
+        now = timezone.now()
+        for payment in changed:
+            payment.updated_at = now
+        with transaction.atomic():
+            _update_rows(Payment, changed, self.ATTRIBUTION_FIELDS)
+        self.run.attributed += sum(1 for payment in changed if payment.session_id)
 
     def _prefetch_for(self, payments: list[Payment]) -> None:
         """Batch-load the subscriptions, then customers, that attribution will need and has not cached.
 
         Renewals and customer-level tags would otherwise cost one retrieve each.
         """
-        dry = attribution.ObjectSource(self.connection)
+        dry = self.objects.without_fetching()
         pi_type, invoice_type = StripeObject.Type.PAYMENT_INTENT, StripeObject.Type.INVOICE
         subscription_type, customer_type = StripeObject.Type.SUBSCRIPTION, StripeObject.Type.CUSTOMER
         waiting: list[Payment] = []
@@ -507,8 +626,8 @@ class Syncer:
             if payment.subscription and dry.get(payment.subscription, subscription_type) is None:
                 subscriptions.add(payment.subscription)
             waiting.append(payment)
-        self._prefetch(self.client.v1.subscriptions, subscription_type, subscriptions, {"status": "all"})
-        dry = attribution.ObjectSource(self.connection)
+        self._prefetch("/v1/subscriptions", subscription_type, subscriptions, {"status": "all"})
+        dry = self.objects.without_fetching()
         customers = {
             payment.customer
             for payment in waiting
@@ -517,9 +636,9 @@ class Syncer:
             and not dry.view_id(payment.checkout_session, StripeObject.Type.CHECKOUT_SESSION)
             and dry.get(payment.customer, customer_type) is None
         }
-        self._prefetch(self.client.v1.customers, customer_type, customers, {})
+        self._prefetch("/v1/customers", customer_type, customers, {})
 
-    def _prefetch(self, resource, object_type: str, wanted: set[str], params: dict) -> None:
+    def _prefetch(self, path: str, object_type: str, wanted: set[str], params: dict) -> None:
         """List newest first until every wanted id is seen, within a page budget; the rest load lazily."""
         if len(wanted) <= 3:
             return
@@ -527,14 +646,11 @@ class Syncer:
         budget = 3 * (len(wanted) // PAGE_SIZE + 1) + 2
         params = {**params, "limit": PAGE_SIZE}
         for _ in range(budget):
-            page = resource.list(params=params)
-            self.run.pages += 1
-            data = [_as_dict(item) for item in page.data]
-            for obj in data:
-                if obj["id"] in remaining:
-                    self.cache_object(obj, object_type)
-                    remaining.discard(obj["id"])
-            if not remaining or not page.has_more or not data:
+            data, has_more = self._page(path, params)
+            found = [obj for obj in data if obj["id"] in remaining]
+            self.cache_objects(found, object_type)
+            remaining.difference_update(obj["id"] for obj in found)
+            if not remaining or not has_more or not data:
                 return
             params = {**params, "starting_after": data[-1]["id"]}
 
