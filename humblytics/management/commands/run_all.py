@@ -1,58 +1,110 @@
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from humblytics.demo_data import DEMO_PASSWORD, DEMO_STRIPE_KEY, DEMO_USERNAME
+
+# How long each child gets to stop after SIGTERM before its whole process group is killed.
+STOP_TIMEOUT_SECONDS = 10
 
 
 class Command(BaseCommand):
-    help = "Run the web server and the django-q2 worker together (Ctrl-C stops both). For local use."
+    help = (
+        "Run the fake Stripe server, the demo, the web server and the django-q2 worker together "
+        "(Ctrl-C stops all of them). For local use: `make run`."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo", action="store_true", help="Do not create the demo login and data")
+        parser.add_argument("--demo-days", type=int, default=90, help="Days of demo traffic (default 90)")
+        parser.add_argument("--demo-scale", type=float, default=1.0, help="Demo traffic volume factor")
+        parser.add_argument("--stripe-port", type=int, default=0, help="Fake Stripe port (default: any free)")
 
-    def handle(self, *args, host, port, no_demo, **options):
-        env = dict(os.environ)
-        python = sys.executable
-        if not no_demo:
-            call_command("demo", stdout=self.stdout)
-        commands = {
-            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            "worker": [python, "manage.py", "qcluster"],
-        }
-        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
-        self.stdout.write(
-            self.style.SUCCESS(f"Humblytics is running at http://{host}:{port}/  (Ctrl-C stops it)")
-        )
-
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+    def handle(self, *args, host, port, no_demo, demo_days, demo_scale, stripe_port, **options):
+        self.processes: dict[str, subprocess.Popen] = {}
+        # SIGTERM behaves like Ctrl-C everywhere below, so a half-started run cleans up too.
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
+        failed = None
         try:
-            while not stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with {process.returncode}; stopping the others")
-                        stopping = True
-                time.sleep(0.3)
+            url = self._start_fake_stripe(stripe_port)
+            # Same-process sync (the demo) reads settings; the children read the environment.
+            settings.STRIPE_API_BASE = url
+            os.environ["STRIPE_API_BASE"] = url
+            if not no_demo:
+                call_command("demo", days=demo_days, scale=demo_scale, stripe_url=url, stdout=self.stdout)
+            python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+            self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
+            self._start("worker", [python, manage, "qcluster"])
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Humblytics is running at http://{host}:{port}/  "
+                    f"Log in as {DEMO_USERNAME} / {DEMO_PASSWORD}"
+                )
+            )
+            pids = ", ".join(f"{name} {process.pid}" for name, process in self.processes.items())
+            self.stdout.write(f"Fake Stripe at {url}. Processes: {pids}. Ctrl-C stops all three.")
+            self.stdout.flush()
+            failed = self._wait_for_first_exit()
+        except KeyboardInterrupt:
+            pass
         finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            for process in processes.values():
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            self._stop_all()
         self.stdout.write("Stopped.")
+        if failed:
+            raise CommandError(failed)
+
+    def _start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
+        # Each child leads its own process group: a child that will not stop is killed with
+        # everything it started (qcluster's workers), and nothing outlives this command.
+        process = subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True, **kwargs)
+        self.processes[name] = process
+        return process
+
+    def _start_fake_stripe(self, port: int) -> str:
+        command = [sys.executable, "-m", "revenue.fakestripe", "--port", str(port), "--key", DEMO_STRIPE_KEY]
+        process = self._start("fakestripe", command, stdout=subprocess.PIPE, text=True)
+        url = process.stdout.readline().strip()  # its first line is the URL it serves
+        if not url.startswith("http://"):
+            raise CommandError(f"The fake Stripe server did not start (exit code {process.poll()}).")
+        return url
+
+    def _wait_for_first_exit(self) -> str | None:
+        while True:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    message = f"{name} exited with {process.returncode}; stopping the others"
+                    self.stderr.write(message)
+                    return message
+            time.sleep(0.3)
+
+    def _stop_all(self) -> None:
+        # A second Ctrl-C must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # The leader is gone or stuck: anything left in its group goes now.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
