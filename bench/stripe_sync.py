@@ -8,8 +8,11 @@ real sync at the live request-rate ceiling, and prints calls per 1,000 payments 
 """
 
 import argparse
+import json
+import multiprocessing
 import os
 import random
+import socket
 import sys
 import tempfile
 import time
@@ -17,6 +20,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(fake, port: int) -> None:
+    from revenue.fakestripe import FakeStripeServer
+
+    with FakeStripeServer(fake, port=port):
+        while True:
+            time.sleep(3600)
+
+
+def _wait_until_up(control, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            control.stats()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def seed(fake, payments: int, rng: random.Random, now: int) -> int:
@@ -97,7 +126,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from revenue.connections import connect_stripe
-    from revenue.fakestripe import FakeStripe, FakeStripeServer
+    from revenue.fakestripe import FakeStripe, FakeStripeControl
     from revenue.models import Payment
     from revenue.sync import sync_connection
     from tracking.sites import create_site
@@ -109,14 +138,27 @@ def main() -> None:
     charges = seed(fake, args.payments, rng, now)
     user = get_user_model().objects.create_user("bench")
     site = create_site(user, name="Bench", domain="bench.example")
-    with FakeStripeServer(fake) as server:
-        settings.STRIPE_API_BASE = server.url
+    # The fake runs in its own process (forked with the seeded state) so its work does not share
+    # this process's interpreter lock: what is timed is the sync, not the fake.
+    port = _free_port()
+    server_process = multiprocessing.get_context("fork").Process(
+        target=_serve, args=(fake, port), daemon=True
+    )
+    server_process.start()
+    url = f"http://127.0.0.1:{port}"
+    control = FakeStripeControl(url)
+    _wait_until_up(control)
+    try:
+        settings.STRIPE_API_BASE = url
         connection_row = connect_stripe(site, key)
-        fake.reset_stats()
+        control.call("reset_stats")
         started = time.perf_counter()
         run = sync_connection(connection_row.pk)
         elapsed = time.perf_counter() - started
-        stats = fake.stats()
+        stats = control.stats()
+    finally:
+        server_process.terminate()
+        server_process.join(timeout=10)
     imported = Payment.objects.count()
     per_1000 = stats["requests"] / imported * 1000 if imported else float("nan")
     print(

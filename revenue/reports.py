@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import CharField, Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Concat, Trunc
-from django.db.models.lookups import In
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
 
 from revenue.models import Payment, Refund, StripeConnection
 from tracking.models import Site
@@ -118,12 +117,38 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return (part or 0) / whole if whole else None
 
 
-def _visitor_key(visitor_hash: str, value: str) -> Concat:
-    """``hash|value``: one string per (visitor, dimension value) pair, so "this payment's visitor was a
-    visitor of this row" is a single uncorrelated ``IN (subquery)`` that the database evaluates once
-    (a correlated EXISTS per payment made SQLite scan the range's sessions for every payment). Hashes
-    are hex, so the first "|" always splits the pair."""
-    return Concat(visitor_hash, Value("|"), value, output_field=CharField())
+def _paid_by_range_visitor(q: Query, dimension: str | None = None) -> Q:
+    """The payment's visitor (its session's hash) is a visitor of the range, with the payment's value of
+    ``dimension`` when given (for ``page``: viewed the attributed view's page in range).
+
+    An EXISTS per payment, found through the (site, visitor_hash, last_seen_at) index: a payment's
+    visitor has few sessions, while the range may hold hundreds of thousands. Without filters a payment
+    whose own session (or attributed view) is in range needs no lookup at all.
+    """
+    start_at, end_at = q.bounds()
+    if dimension == "page":
+        views = q.views().filter(
+            session__visitor_hash=OuterRef("session__visitor_hash"),
+            session__last_seen_at__gte=start_at,
+            page=OuterRef("matched_view__page"),
+        )
+        found = Q(Exists(views))
+        if not q.filters:
+            own = Q(
+                matched_view__session=F("session"),
+                matched_view__created_at__gte=start_at,
+                matched_view__created_at__lt=end_at,
+            )
+            found = own | found
+        return found
+    match = {dimension: OuterRef(f"session__{dimension}")} if dimension else {}
+    sessions = q.sessions().filter(
+        visitor_hash=OuterRef("session__visitor_hash"), last_seen_at__gte=start_at, **match
+    )
+    found = Q(Exists(sessions))
+    if not q.filters:
+        found = Q(session__started_at__gte=start_at, session__started_at__lt=end_at) | found
+    return found
 
 
 def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:
@@ -134,7 +159,7 @@ def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:
     ``conversion_rate`` counts the range's visitors whose hash is on an attributed payment's session;
     ``revenue_per_visitor`` is attributed net / visitors (fractional minor units).
     """
-    converted = In(F("session__visitor_hash"), q.sessions().values("visitor_hash"))
+    converted = _paid_by_range_visitor(q)
     totals = payments_in_range(q).aggregate(
         revenue=Sum("net"),
         gross=Sum("settlement_amount"),
@@ -170,13 +195,8 @@ def revenue_by_dimension(
     ``converters`` are distinct visitors of the row (sessions in range with that value, or views in
     range of that page) whose hash is on one of the row's payments' sessions.
     """
-    if dimension == "page":
-        key = "matched_view__page"
-        row_visitors = q.views().annotate(pair=_visitor_key("session__visitor_hash", "page"))
-    else:
-        key = f"session__{dimension}"
-        row_visitors = q.sessions().annotate(pair=_visitor_key("visitor_hash", dimension))
-    converted = In(_visitor_key("session__visitor_hash", key), row_visitors.values("pair"))
+    key = "matched_view__page" if dimension == "page" else f"session__{dimension}"
+    converted = _paid_by_range_visitor(q, dimension)
     payments = payments_in_range(q).filter(session__isnull=False)
     if values is not None:
         payments = payments.filter(**{f"{key}__in": values})

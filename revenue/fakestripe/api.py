@@ -505,9 +505,9 @@ class _Call:
         if rest:
             self._expand_at(node[name], rest, path)
 
-    def _included_list(self, object_type: str, predicate: Callable[[dict], bool], url: str) -> dict[str, Any]:
+    def _included_list(self, object_type: str, parent_id: str, url: str) -> dict[str, Any]:
         self._require(COLLECTION_OF_TYPE[object_type])
-        items = sorted(filter(predicate, self.state.objects(object_type)), key=_sort_key, reverse=True)
+        items = sorted(self.state.children(object_type, parent_id), key=_sort_key, reverse=True)
         data = [self.state.render(obj) for obj in items]
         return {"object": "list", "data": data, "has_more": False, "url": url}
 
@@ -600,12 +600,12 @@ class _Call:
 
 def _include_invoice_payments(call: _Call, invoice: dict[str, Any]) -> dict[str, Any]:
     url = f"/v1/invoice_payments?invoice={invoice['id']}"
-    return call._included_list("invoice_payment", lambda p: p["invoice"] == invoice["id"], url)
+    return call._included_list("invoice_payment", invoice["id"], url)
 
 
 def _include_refunds(call: _Call, charge: dict[str, Any]) -> dict[str, Any]:
     url = f"/v1/charges/{charge['id']}/refunds"
-    return call._included_list("refund", lambda r: r["charge"] == charge["id"], url)
+    return call._included_list("refund", charge["id"], url)
 
 
 # Fields Stripe leaves out unless expanded: (object type, field) -> builder of the embedded list.

@@ -183,6 +183,10 @@ def _legacy_shape(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+# Embedded lists an expansion builds: child type -> the field naming its parent.
+_PARENT_FIELD = {"invoice_payment": "invoice", "refund": "charge"}
+
+
 class FakeStripe:
     """One fake Stripe account. All access goes through `lock` (re-entrant)."""
 
@@ -199,6 +203,7 @@ class FakeStripe:
         self._revoked: set[str] = set()
         self._tables: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
         self._types: dict[str, str] = {}
+        self._children: dict[tuple[str, str], list[str]] = {}
         # Settlement currency and rate per charge, needed later for refunds, disputes and captures.
         self._settlement: dict[str, tuple[str, float | None]] = {}
         self._subscription_settlement: dict[str, tuple[str, float | None]] = {}
@@ -296,7 +301,16 @@ class FakeStripe:
     def _insert(self, obj: dict[str, Any]) -> dict[str, Any]:
         self._tables[obj["object"]][obj["id"]] = obj
         self._types[obj["id"]] = obj["object"]
+        parent = _PARENT_FIELD.get(obj["object"])
+        if parent and obj.get(parent):
+            self._children.setdefault((obj["object"], obj[parent]), []).append(obj["id"])
         return obj
+
+    def children(self, object_type: str, parent_id: str) -> list[dict[str, Any]]:
+        """Objects of ``object_type`` belonging to ``parent_id`` (invoice payments of an invoice,
+        refunds of a charge), without scanning the whole table. Callers must hold `lock`."""
+        table = self._tables[object_type]
+        return [table[child] for child in self._children.get((object_type, parent_id), ()) if child in table]
 
     def _base(self, object_type: str, created: int | None, **fields: Any) -> dict[str, Any]:
         obj = {"id": self._new_id(object_type), "object": object_type}

@@ -353,7 +353,9 @@ def test_backfill_only_imports_the_configured_window(site, fake_stripe):
 
 def test_only_our_metadata_key_is_kept(connection, fake_stripe):
     customer = fake_stripe.create_customer(metadata={"private_note": "do-not-store-me"})["customer"]
-    fake_stripe.create_payment(1000, "usd", customer=customer, metadata={**tag(V1), "email": "do-not-store-me"})
+    fake_stripe.create_payment(
+        1000, "usd", customer=customer, metadata={**tag(V1), "email": "do-not-store-me"}
+    )
     run_sync(connection)
     rows = list(StripeObject.objects.values()) + list(Payment.objects.values())
     assert rows
