@@ -178,9 +178,17 @@ def main() -> None:
         "payments": imported,
         "api_calls": stats["requests"],
         "calls_per_1000": round(per_1000, 1),
+        "calls_per_1000_target": 30,
         "seconds": round(elapsed, 1),
+        "seconds_target": 60,
+        "requests_per_second_ceiling": args.rate,
+        "database": connection.vendor,
     }
     print("RESULT", result)
+    results_path = ROOT / "bench" / "results.json"
+    merged = json.loads(results_path.read_text()) if results_path.exists() else {}
+    merged["stripe_sync"] = result
+    results_path.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
