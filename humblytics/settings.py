@@ -156,6 +156,13 @@ else:
 
 INGEST_RATE_PER_IP = env_int("INGEST_RATE_PER_IP", 300, minimum=0)  # events per minute; 0: no limit
 INGEST_RATE_PER_SITE = env_int("INGEST_RATE_PER_SITE", 60_000, minimum=0)  # events per minute; 0: no limit
+# Buffered ingest (tracking/ingest.py IngestBuffer): the event API answers 202 once a view is admitted and a
+# background thread per worker writes views in batches. On by default in production, off with DEBUG (tests,
+# development) so a stored view is visible as soon as the request returns.
+INGEST_BUFFER = env_bool("INGEST_BUFFER", not DEBUG)
+INGEST_BUFFER_INTERVAL_MS = env_int("INGEST_BUFFER_INTERVAL_MS", 100, minimum=5, maximum=10_000)
+INGEST_BUFFER_MAX_BATCH = env_int("INGEST_BUFFER_MAX_BATCH", 500, minimum=1, maximum=5_000)
+INGEST_BUFFER_MAX_PENDING = env_int("INGEST_BUFFER_MAX_PENDING", 50_000, minimum=1)
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)  # per username and IP per 15 min
 
 Q_CLUSTER = {

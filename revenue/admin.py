@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from revenue import sync
 from revenue.models import Dispute, Payment, Refund, StripeConnection, SyncRun
@@ -56,6 +58,10 @@ class StripeConnectionAdmin(admin.ModelAdmin):
         "locked_until",
     ]
     actions = ["sync_now"]
+
+    @method_decorator(sensitive_post_parameters("new_secret_key"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_fields(self, request, obj=None):
         return ["site", "new_secret_key", "backfill_days", "status", *self.readonly_fields]

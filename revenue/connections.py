@@ -2,12 +2,14 @@
 
 from django.conf import settings
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from revenue.models import Payment, StripeConnection, StripeObject
 from revenue.stripe_client import check_key, is_live_key, key_hint
 from tracking.models import Site
 
 
+@sensitive_variables("secret_key")
 def connect_stripe(site: Site, secret_key: str, *, backfill_days: int | None = None) -> StripeConnection:
     """Validate then save (or replace) the site's key. Raises KeyProblem; nothing is saved then."""
     secret_key = secret_key.strip()
@@ -22,6 +24,7 @@ def connect_stripe(site: Site, secret_key: str, *, backfill_days: int | None = N
         elif connection.mode != mode:
             # Another account mode: what we knew (cursor, cache) belongs to the old one.
             connection.events_cursor, connection.events_cursor_at = "", None
+            connection.backfill_started_at = connection.backfill_reached_at = None
             connection.backfill_completed_at = None
             StripeObject.objects.filter(connection=connection).delete()
         connection.secret_key = secret_key

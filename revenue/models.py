@@ -7,6 +7,13 @@ from tracking.models import Session, Site, View
 VIEW_ID_KEY = "humblytics_view_id"
 
 
+class StripeConnectionManager(models.Manager):
+    def get_queryset(self):
+        # The key is decrypted only where it is used (the sync, the key check): pages, the admin and
+        # commands keep working, and say what is wrong, when FIELD_ENCRYPTION_KEYS no longer opens it.
+        return super().get_queryset().defer("secret_key")
+
+
 class StripeConnection(models.Model):
     class Status(models.TextChoices):
         CONNECTED = "connected", "Connected"
@@ -39,6 +46,8 @@ class StripeConnection(models.Model):
     lock_token = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = StripeConnectionManager()
 
     def __str__(self) -> str:
         return f"Stripe {self.key_hint} for {self.site.public_id}"

@@ -4,6 +4,7 @@ Nothing else in the project imports ``stripe`` to make requests. Tests and the d
 ``STRIPE_API_BASE`` at the project's fake Stripe server; the code path is the same.
 """
 
+import logging
 import random
 import re
 import threading
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 
 import stripe
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 API_VERSION = "2026-10-28.endive"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +93,7 @@ def requests_per_second(secret_key: str) -> float:
     return settings.STRIPE_REQUESTS_PER_SECOND_TEST
 
 
+@sensitive_variables("secret_key")
 def build_client(
     secret_key: str, counter: CallCounter | None = None
 ) -> tuple[stripe.StripeClient, CallCounter]:
@@ -133,6 +137,7 @@ class KeyProblem(Exception):
 KEY_FORMAT_RE = re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{8,247}$")
 
 
+@sensitive_variables("secret_key")
 def check_key(secret_key: str) -> None:
     """Call every endpoint the sync uses with ``limit=1``. Raises KeyProblem naming what is wrong."""
     if not KEY_FORMAT_RE.match(secret_key):
@@ -161,6 +166,10 @@ def check_key(secret_key: str) -> None:
             ) from None
         except stripe.StripeError as exc:
             raise KeyProblem(f"Stripe refused the check: {exc.user_message or exc}") from None
+        except Exception as exc:
+            # Never let a crash carry the key into an error report (frames hold it): say what broke.
+            logger.error("Checking a Stripe key failed unexpectedly: %s", type(exc).__name__)
+            raise KeyProblem("Checking the key failed unexpectedly. Nothing was saved; try again.") from None
     if missing:
         names = ", ".join(dict.fromkeys(missing))
         raise KeyProblem(

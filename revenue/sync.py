@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from humblytics.lib.encryption import DecryptionError
 from revenue import attribution
 from revenue.models import Dispute, Payment, Refund, StripeConnection, StripeObject, SyncRun
 from revenue.stripe_client import CallCounter, build_client
@@ -701,12 +702,14 @@ def sync_connection(
     token = claim(connection_id, now)
     if token is None:
         return None
-    connection = StripeConnection.objects.select_related("site").get(pk=connection_id)
+    # Everything after the claim releases the lock in `finally`, even a key that no longer decrypts.
+    connection = StripeConnection.objects.select_related("site").defer("secret_key").get(pk=connection_id)
     kind = force_kind or _choose_kind(connection, now)
     run = SyncRun.objects.create(connection=connection, kind=kind, started_at=now)
     counter = CallCounter()
     try:
-        client, counter = build_client(connection.secret_key, counter)
+        secret_key = StripeConnection.objects.values_list("secret_key", flat=True).get(pk=connection_id)
+        client, counter = build_client(secret_key, counter)
         syncer = Syncer(connection, client, run, now)
         _run(syncer, kind)
         run.status = SyncRun.Status.OK
@@ -724,6 +727,14 @@ def sync_connection(
             StripeConnection.Status.ERROR,
             f"Stripe did not answer in time ({type(exc).__name__}). Nothing imported was lost; "
             "the next sync resumes from where this one stopped.",
+        )
+    except DecryptionError:
+        _fail(
+            run,
+            connection,
+            StripeConnection.Status.ERROR,
+            "The saved Stripe key cannot be decrypted with FIELD_ENCRYPTION_KEYS (was a key removed before "
+            "running rotate_encryption_keys?). Restore the old key, or save the Stripe key again.",
         )
     except stripe.StripeError as exc:
         _fail(
@@ -775,38 +786,76 @@ def _fail(run: SyncRun, connection: StripeConnection, status: str, message: str)
     connection.last_error = message
 
 
+def _process_events(syncer: Syncer) -> None:
+    """Apply the events after the cursor, then move the cursor to the last one applied."""
+    events = syncer.read_events()
+    syncer.apply_events(events)
+    syncer.attribute_payments()
+    if events:
+        last = events[-1]
+        StripeConnection.objects.filter(pk=syncer.connection.pk).update(
+            events_cursor=last["id"], events_cursor_at=_ts(last["created"])
+        )
+        syncer.connection.events_cursor, syncer.connection.events_cursor_at = last["id"], _ts(last["created"])
+
+
 def _run(syncer: Syncer, kind: str) -> None:
     connection, now = syncer.connection, syncer.now
     if kind == SyncRun.Kind.INCREMENTAL:
-        events = syncer.read_events()
-        syncer.apply_events(events)
-        syncer.attribute_payments()
-        if events:
-            last = events[-1]
-            StripeConnection.objects.filter(pk=connection.pk).update(
-                events_cursor=last["id"], events_cursor_at=_ts(last["created"])
-            )
+        _process_events(syncer)
         return
 
-    cursor, cursor_at = syncer.newest_event()
     if kind == SyncRun.Kind.BACKFILL:
-        since = now - dt.timedelta(days=connection.backfill_days)
-        StripeConnection.objects.filter(pk=connection.pk).update(
-            backfill_started_at=now, backfill_reached_at=None
-        )
+        if connection.backfill_started_at is None:
+            # The cursor is taken once, before the first attempt lists anything, and kept through
+            # restarts: the first incremental run then replays every change made since (say a tag
+            # added to a subscription the interrupted attempt had already cached).
+            cursor, cursor_at = syncer.newest_event()
+            connection.events_cursor, connection.events_cursor_at = cursor, cursor_at or now
+            connection.backfill_started_at = now
+            StripeConnection.objects.filter(pk=connection.pk).update(
+                events_cursor=cursor, events_cursor_at=cursor_at or now, backfill_started_at=now
+            )
+        StripeConnection.objects.filter(pk=connection.pk).update(backfill_reached_at=None)
         connection.backfill_reached_at = None
-    else:
-        since = now - RECONCILE_WINDOW
-        if connection.last_success_at and connection.last_success_at - dt.timedelta(days=1) < since:
-            since = min(since, connection.last_success_at - dt.timedelta(days=1))
-        if connection.events_cursor_at and connection.events_cursor_at < since:
-            since = connection.events_cursor_at - dt.timedelta(days=1)
-    syncer.import_window(since, track_backfill=kind == SyncRun.Kind.BACKFILL)
+        syncer.import_window(
+            connection.backfill_started_at - dt.timedelta(days=connection.backfill_days), track_backfill=True
+        )
+        # Changes made while this import (or an interrupted earlier attempt) listed are applied now,
+        # so a completed first import is already right.
+        _process_events(syncer)
+        StripeConnection.objects.filter(pk=connection.pk).update(
+            backfill_completed_at=now, last_reconciled_at=now
+        )
+        return
+
+    # Reconciliation: re-list the recent past to catch what no event announced.
+    since = now - RECONCILE_WINDOW
+    if connection.last_success_at:
+        since = min(since, connection.last_success_at - dt.timedelta(days=1))
+    stale = connection.events_cursor_at is None or connection.events_cursor_at < now - EVENTS_KEPT
+    if stale:
+        # Events older than 30 days are gone: cached subscription and customer tags may have changed
+        # unseen, so forget them (deleted customers keep theirs) and take a fresh cursor.
+        if connection.events_cursor_at is not None:
+            since = min(since, connection.events_cursor_at - dt.timedelta(days=1))
+        StripeObject.objects.filter(
+            connection=connection,
+            type__in=[StripeObject.Type.SUBSCRIPTION, StripeObject.Type.CUSTOMER],
+            is_deleted=False,
+        ).delete()
+        syncer.objects = attribution.ObjectSource(connection, fetch=syncer._fetch_object)
+        cursor, cursor_at = syncer.newest_event()
+        syncer.import_window(since)
+        syncer.attribute_payments()
+        StripeConnection.objects.filter(pk=connection.pk).update(
+            events_cursor=cursor, events_cursor_at=cursor_at or now, last_reconciled_at=now
+        )
+        return
+    _process_events(syncer)
+    syncer.import_window(since)
     syncer.attribute_payments()
-    updates = {"last_reconciled_at": now, "events_cursor": cursor, "events_cursor_at": cursor_at or now}
-    if kind == SyncRun.Kind.BACKFILL:
-        updates["backfill_completed_at"] = now
-    StripeConnection.objects.filter(pk=connection.pk).update(**updates)
+    StripeConnection.objects.filter(pk=connection.pk).update(last_reconciled_at=now)
 
 
 def sync_all(now: dt.datetime | None = None) -> list[tuple[StripeConnection, SyncRun | None]]:

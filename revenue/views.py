@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_q.tasks import async_task
 
@@ -17,6 +18,7 @@ from revenue.models import Payment, StripeConnection, SyncRun
 from revenue.stripe_client import REQUIRED_PERMISSIONS, KeyProblem
 
 
+@sensitive_post_parameters("secret_key")
 @login_required
 @require_http_methods(["GET", "POST"])
 def revenue_settings(request, site_id: str):

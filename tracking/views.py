@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
@@ -22,6 +23,7 @@ def snippet_for(request, site: Site) -> str:
     return f'<script defer src="{src}"></script>'
 
 
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
     if request.user.is_authenticated:
@@ -125,7 +127,11 @@ def _cors(response: HttpResponse) -> HttpResponse:
 
 @csrf_exempt
 def collect_event(request):
-    """POST /api/event: 202 stored or dropped, 400 bad input, 404 unknown site, 413 too large."""
+    """POST /api/event: 202 stored (or buffered) or dropped, 400 bad input, 404 unknown site, 413 too large.
+
+    Everything that decides the answer runs before it; with ``INGEST_BUFFER`` the write itself happens
+    in this worker's ingest buffer a moment later (``ingest.submit``).
+    """
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204))
     if request.method != "POST":
@@ -149,9 +155,10 @@ def collect_event(request):
         request.META.get("HTTP_X_FORWARDED_FOR"),
         settings.TRUSTED_PROXY_COUNT,
     )
-    # Counted per minute before any database work.
-    if not ratelimit.hit(
-        f"ip:{ratelimit.anonymous(ip)}", settings.INGEST_RATE_PER_IP, 60
+    # Counted per minute before any database work (a limit of 0 is off: skip the keyed digest too).
+    if (
+        settings.INGEST_RATE_PER_IP
+        and not ratelimit.hit(f"ip:{ratelimit.anonymous(ip)}", settings.INGEST_RATE_PER_IP, 60)
     ) or not ratelimit.hit(f"site:{event.site}", settings.INGEST_RATE_PER_SITE, 60):
         response = JsonResponse({"error": "too many events; slow down"}, status=429)
         response["Retry-After"] = "60"
@@ -162,7 +169,7 @@ def collect_event(request):
         country_header=_country_header(request),
     )
     try:
-        result = ingest.ingest(event, visitor, timezone.now())
+        result = ingest.submit(event, visitor, timezone.now())
     except ingest.UnknownSite:
         return _cors(JsonResponse({"error": f"unknown site {event.site}"}, status=404))
     if isinstance(result, ingest.Dropped):

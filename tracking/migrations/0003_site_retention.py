@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tracking', '0002_api_key'),
+        ("tracking", "0002_api_key"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='site',
-            name='retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text='Delete raw page views older than this many days (visits and payments are kept). Empty: keep everything.', null=True),
+            model_name="site",
+            name="retention_days",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Delete raw page views older than this many days (visits and payments are kept). Empty: keep everything.",
+                null=True,
+            ),
         ),
     ]
