@@ -30,5 +30,15 @@ format: $(VENV)/.installed
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
+
+# Benchmarks (not tests): each prints its figures beside the targets and merges bench/results.json.
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/snippet.py
+	$(PY) bench/stripe_sync.py --payments 10000 --database-url $(BENCH_PG)/humblytics_bench_sync
+	$(PY) bench/ingest.py
+	$(PY) bench/dashboard.py
+
 clean:
 	rm -rf $(VENV) staticfiles .run
