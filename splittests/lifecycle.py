@@ -32,6 +32,7 @@ class VariantSpec:
 
 @dataclass
 class TestSpec:
+    __test__ = False  # not a pytest test class, despite the name
     name: str
     page: str
     randomization: str = SplitTest.Randomization.SESSION

@@ -1,0 +1,100 @@
+"""Split tests in a real browser: the control page redirects to the visitor's variant, the address bar
+loses hmbl_v, exactly one view (the variant's) is recorded, and user-level assignment is sticky."""
+
+import pytest
+
+from splittests.lifecycle import TestSpec, VariantSpec, create_test
+from tests.test_browser_tracking import wait_for_rows
+from tracking.models import Membership, Site, View
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<script defer data-allow-local src="{src}"></script>
+</head><body><h1>{title}</h1></body></html>
+"""
+
+
+@pytest.fixture
+def shop(owner):
+    site = Site.objects.create(name="Local shop", domain="localhost", timezone="UTC")
+    Membership.objects.create(user=owner, site=site, role=Membership.Role.OWNER)
+    return site
+
+
+def serve_pages(static_page_server, live_server, site):
+    src = f"{live_server.url}/hmbl.min.js?id={site.public_id}"
+    static_page_server.serve("/pricing", PAGE.format(title="Control", src=src))
+    static_page_server.serve("/pricing-b", PAGE.format(title="Variant B", src=src))
+
+
+def launch(site, *, randomization, control_weight, b_weight):
+    return create_test(
+        site,
+        TestSpec(
+            name="Pricing",
+            page="/pricing",
+            randomization=randomization,
+            variants=[
+                VariantSpec("control", "Control", "/pricing", control_weight, True),
+                VariantSpec("b", "Variant B", "/pricing-b", b_weight, False),
+            ],
+        ),
+        launch=True,
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_control_page_redirects_to_the_variant_and_only_the_variant_is_counted(
+    live_server, static_page_server, browser_context, shop
+):
+    serve_pages(static_page_server, live_server, shop)
+    launch(shop, randomization="session", control_weight=0, b_weight=100)
+    page = browser_context.new_page()
+    shown = []
+    # What the visitor could see: the control page's body must be hidden while it redirects.
+    page.on(
+        "domcontentloaded",
+        lambda p: shown.append((p.url, p.evaluate("getComputedStyle(document.documentElement).visibility"))),
+    )
+    with page.expect_response(lambda r: r.url == f"{live_server.url}/api/event") as beacon:
+        page.goto(static_page_server.url("/pricing?utm_source=ads"), referer="https://www.google.com/")
+    assert beacon.value.status == 202
+    page.wait_for_function("() => !location.search.includes('hmbl_v')")
+    assert page.url == static_page_server.url("/pricing-b?utm_source=ads")
+    assert page.title() == "Variant B"
+    assert page.evaluate("document.querySelector('link[rel=canonical]').href") == static_page_server.url(
+        "/pricing"
+    )
+
+    (view,) = wait_for_rows(View.objects.filter(site=shop), 1)
+    assert (view.page, view.variant) == ("/pricing-b", "b")
+    # The original referrer survived the redirect (carried as hmbl_r), so the visit keeps its source.
+    assert (view.session.referrer, view.session.utm_source) == ("Google", "ads")
+    assert not any(
+        url.startswith(static_page_server.url("/pricing?")) and vis == "visible" for url, vis in shown
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_user_level_assignment_is_the_same_on_a_second_visit_the_same_day(
+    live_server, static_page_server, browser, chrome_user_agent, shop
+):
+    serve_pages(static_page_server, live_server, shop)
+    launch(shop, randomization="user", control_weight=50, b_weight=50)
+    landed = []
+    for _ in range(3):
+        # A fresh context each time: no HTTP cache, no storage; only the cookie-free visitor hash.
+        context = browser.new_context(user_agent=chrome_user_agent)
+        try:
+            page = context.new_page()
+            with page.expect_response(lambda r: r.url == f"{live_server.url}/api/event"):
+                page.goto(static_page_server.url("/pricing"))
+            landed.append(page.title())
+        finally:
+            context.close()
+    assert len(set(landed)) == 1, landed
+    views = wait_for_rows(View.objects.filter(site=shop).order_by("pk"), 3)
+    assert len({v.variant for v in views}) == 1
+    assert {v.page for v in views} == {"/pricing" if landed[0] == "Control" else "/pricing-b"}
