@@ -121,3 +121,31 @@ class CalculatorForm(forms.Form):
         min_value=1, max_value=100_000_000, initial=1200, label="Average daily visitors"
     )
     variants = forms.IntegerField(min_value=2, max_value=10, initial=2, label="Variants (incl. control)")
+
+
+def initial_for(test: SplitTest, currency: str) -> dict:
+    """The form's values for an existing draft."""
+    from humblytics.lib.money import to_major
+
+    variants = list(test.variants.all())
+    control = next((v for v in variants if v.is_control), None)
+    others = [v for v in variants if not v.is_control]
+    initial = {
+        "name": test.name,
+        "page": test.page,
+        "randomization": test.randomization,
+        "goal_type": test.goal_type,
+        "revenue_mode": "target" if test.revenue_target else "any",
+        "revenue_target": str(to_major(test.revenue_target, currency)) if test.revenue_target else "",
+        "goal_page": test.goal_page,
+        "control_weight": control.weight if control else 50,
+        "minimum_sample": test.minimum_sample,
+        "auto_stop_days": test.auto_stop_days,
+        "cap_percentile": test.cap_percentile,
+        "canonical_to_control": test.canonical_to_control,
+    }
+    for prefix, variant in zip(("b", "c"), others, strict=False):
+        initial.update(
+            {f"{prefix}_name": variant.name, f"{prefix}_url": variant.url, f"{prefix}_weight": variant.weight}
+        )
+    return initial

@@ -185,6 +185,37 @@ def create_test(site: Site, spec: TestSpec, *, launch: bool = False) -> SplitTes
     return test
 
 
+def update_draft(test: SplitTest, spec: TestSpec) -> SplitTest:
+    """Replace a draft's definition (a launched test keeps its definition: results depend on it)."""
+    if test.status != SplitTest.Status.DRAFT:
+        raise InvalidTest({"status": "only a draft can be edited; stop this test and create a new one"})
+    spec = validate(test.site, spec)
+    with transaction.atomic():
+        SplitTest.objects.filter(pk=test.pk).update(
+            name=spec.name,
+            page=spec.page,
+            randomization=spec.randomization,
+            goal_type=spec.goal_type,
+            revenue_target=spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
+            goal_page=spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
+            minimum_sample=spec.minimum_sample,
+            auto_stop_days=spec.auto_stop_days,
+            cap_percentile=spec.cap_percentile,
+            canonical_to_control=spec.canonical_to_control,
+        )
+        Variant.objects.filter(test=test).delete()
+        Variant.objects.bulk_create(
+            [
+                Variant(
+                    test=test, key=v.key, name=v.name, url=v.url, weight=v.weight, is_control=v.is_control
+                )
+                for v in spec.variants
+            ]
+        )
+    test.refresh_from_db()
+    return test
+
+
 def launch_test(test: SplitTest) -> SplitTest:
     if test.status != SplitTest.Status.DRAFT:
         raise InvalidTest({"status": f"only a draft can be launched; this test is {test.status}"})

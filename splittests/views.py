@@ -6,7 +6,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from humblytics.lib.access import get_site_for_user
 from revenue.reports import report_currency
 from splittests import lifecycle, measure, results
-from splittests.forms import CalculatorForm, SplitTestForm
+from splittests.forms import CalculatorForm, SplitTestForm, initial_for
 from splittests.models import SplitTest
 
 
@@ -39,6 +39,16 @@ def list_split_tests(request, site_id: str):
     )
 
 
+def _apply_invalid(form: SplitTestForm, invalid: lifecycle.InvalidTest) -> None:
+    for field, message in invalid.errors.items():
+        target = {"page": "page", "name": "name", "goal_page": "goal_page"}.get(field)
+        if field == "variants[1].url":
+            target = "b_url"
+        elif field == "variants[2].url":
+            target = "c_url"
+        form.add_error(target, f"{field.split('.')[-1].replace('_', ' ').capitalize()} {message}.")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def new_split_test(request, site_id: str):
@@ -50,13 +60,7 @@ def new_split_test(request, site_id: str):
         try:
             test = lifecycle.create_test(site, form.to_spec(), launch=launch)
         except lifecycle.InvalidTest as invalid:
-            for field, message in invalid.errors.items():
-                target = {"page": "page", "name": "name", "goal_page": "goal_page"}.get(field)
-                if field == "variants[1].url":
-                    target = "b_url"
-                elif field == "variants[2].url":
-                    target = "c_url"
-                form.add_error(target, f"{field.split('.')[-1].replace('_', ' ').capitalize()} {message}.")
+            _apply_invalid(form, invalid)
         else:
             messages.success(
                 request, "Split test launched." if launch else "Draft saved. Launch it when ready."
@@ -66,6 +70,40 @@ def new_split_test(request, site_id: str):
         request,
         "splittests/new.html",
         {"site": site, "membership": membership, "form": form, "currency": currency, "section": "splittests"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_split_test(request, site_id: str, test_id: int):
+    site, membership, test = _test_for(request, site_id, test_id, owner_only=True)
+    currency = report_currency(site) or "usd"
+    if test.status != SplitTest.Status.DRAFT:
+        messages.error(request, "Only drafts can be edited: a launched test keeps its definition.")
+        return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
+    form = SplitTestForm(request.POST or None, currency=currency, initial=initial_for(test, currency))
+    if request.method == "POST" and form.is_valid():
+        launch = request.POST.get("action") == "launch"
+        try:
+            lifecycle.update_draft(test, form.to_spec())
+            if launch:
+                lifecycle.launch_test(test)
+        except lifecycle.InvalidTest as invalid:
+            _apply_invalid(form, invalid)
+        else:
+            messages.success(request, "Split test launched." if launch else "Draft saved.")
+            return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
+    return render(
+        request,
+        "splittests/new.html",
+        {
+            "site": site,
+            "membership": membership,
+            "form": form,
+            "currency": currency,
+            "editing": test,
+            "section": "splittests",
+        },
     )
 
 

@@ -119,3 +119,37 @@ def test_viewers_cannot_stop(client, other_user, site, running_test):
     assert client.post(f"/sites/{site.public_id}/split-tests/{running_test.pk}/stop/").status_code == 403
     running_test.refresh_from_db()
     assert running_test.status == "running"
+
+
+def test_a_draft_can_be_edited_then_launched(client_as_owner, site):
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/new/", {**FORM, "action": "draft"})
+    test = SplitTest.objects.get()
+    page = client_as_owner.get(f"/sites/{site.public_id}/split-tests/{test.pk}/edit/").content.decode()
+    assert 'value="/pricing-b"' in page and 'value="49.00"' in page
+    response = client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/{test.pk}/edit/",
+        {**FORM, "b_url": "/pricing-annual", "b_weight": 30, "revenue_mode": "any", "action": "launch"},
+    )
+    assert response.status_code == 302
+    test.refresh_from_db()
+    assert (test.status, test.revenue_target) == ("running", None)
+    assert [(v.key, v.url, v.weight) for v in test.variants.all()] == [
+        ("control", "/pricing", 50),
+        ("b", "/pricing-annual", 30),
+    ]
+
+
+def test_a_running_test_cannot_be_edited(client_as_owner, site, running_test):
+    response = client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/{running_test.pk}/edit/",
+        {**FORM, "b_url": "/other", "action": "draft"},
+    )
+    assert response.status_code == 302
+    assert [v.url for v in running_test.variants.all()] == ["/pricing", "/pricing-b"]
+
+
+def test_editing_is_for_owners_only(client, other_user, site, running_test):
+    client.force_login(other_user)
+    assert client.get(f"/sites/{site.public_id}/split-tests/{running_test.pk}/edit/").status_code == 404
+    Membership.objects.create(user=other_user, site=site, role=Membership.Role.VIEWER)
+    assert client.get(f"/sites/{site.public_id}/split-tests/{running_test.pk}/edit/").status_code == 403
