@@ -27,4 +27,10 @@ def schedules() -> list[dict]:
             "func": "splittests.tasks.stop_expired_tests",
             "schedule_type": Schedule.HOURLY,
         },
+        {
+            "name": "roll-up-reports",
+            "func": "tracking.tasks.roll_up_reports",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+        },
     ]

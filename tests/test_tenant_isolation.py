@@ -351,6 +351,8 @@ def test_the_matrix_urls_are_real_for_the_owner(client, victim, owner):
         elif response.status_code == 302:
             # e.g. editing a test that is already running sends the owner back to its page.
             site_pages = f"/sites/{victim['site'].public_id}/"
-            assert response["Location"].startswith(site_pages), f"GET {route.route}: to {response['Location']}"
+            assert response["Location"].startswith(site_pages), (
+                f"GET {route.route}: to {response['Location']}"
+            )
         else:
             assert response.status_code == 200, f"GET {route.route}: {response.status_code}"

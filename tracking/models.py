@@ -158,3 +158,73 @@ class ApiKey(models.Model):
 
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RollupState(models.Model):
+    """Per site: the time zone its daily rollups were built in, and the claim of the one writer.
+
+    Claimed by a conditional UPDATE (``locked_until`` empty or past) that must change exactly one row,
+    so two concurrent rollup runs never write the same site.
+    """
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="rollup_state")
+    timezone = models.CharField(max_length=64)
+    session_high_id = models.BigIntegerField(default=0, help_text="Newest session id seen by the last run")
+    view_high_id = models.BigIntegerField(default=0, help_text="Newest view id seen by the last run")
+    locked_until = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rollups of {self.site_id} in {self.timezone}"
+
+
+class RollupDay(models.Model):
+    """A local day (in ``RollupState.timezone``) whose ``DailyRollup`` rows are complete and final.
+
+    ``views`` and ``sessions`` are the raw counts the day was built from, so a later deletion of raw rows
+    (retention) can be noticed and the day rebuilt.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="rollup_days")
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    built_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "day"], name="rollupday_unique_site_day")]
+
+    def __str__(self) -> str:
+        return f"rolled {self.day} of {self.site_id}"
+
+
+class DailyRollup(models.Model):
+    """Counts of one local day for one value of one dimension ("" / "" for all traffic).
+
+    ``views``, ``bounces``, ``session_views`` and ``duration_us`` add up over days. ``visitors`` and
+    ``sessions`` count first appearances on ``day`` of a visitor hash (a session, for pages) with this
+    value, split by ``last_day``: the latest earlier day it appeared with this value (null: never), so a
+    range ``[A, B]`` has ``SUM(visitors) WHERE last_day IS NULL OR last_day < A`` distinct visitors,
+    exactly. No hash is stored here: hashes live in sessions only.
+
+    Session figures count sessions started on ``day``; ``views`` and page rows count views made on it.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="daily_rollups")
+    dimension = models.CharField(max_length=16)
+    value = models.CharField(max_length=500)
+    day = models.DateField()
+    last_day = models.DateField(null=True)
+    visitors = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    views = models.PositiveIntegerField(default=0)
+    bounces = models.PositiveIntegerField(default=0)
+    session_views = models.PositiveIntegerField(default=0)
+    duration_us = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "dimension", "day"], name="dailyrollup_site_dim_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension}={self.value!r} of {self.site_id}"

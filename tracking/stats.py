@@ -9,21 +9,28 @@ Time: a local date range ``[start 00:00, end + 1 day 00:00)`` in ``q.tz`` become
 Sessions and visitors fall in it by ``Session.started_at``, page views and pages by ``View.created_at``,
 payments by ``Payment.created_at`` (Stripe's charge time).
 
+Rollups: for a range in the site's own time zone without filters, the days already rolled up
+(``tracking.rollups``) are read from daily count tables and only the rest (today, yesterday until it
+settles) from the raw tables, and revenue comes from one pass over the range's payments
+(``revenue.reports.payment_frame``); the figures are exactly the raw ones. ``Query(rollups=False)``
+runs the plain per-widget queries instead: the reference the rollup tests compare against.
+
 Money: integers in minor units of ``q.currency`` (see ``revenue.reports.report_currency``); payments in
 any other settlement currency are left out, never converted or mixed. The revenue half of every widget
 lives in ``revenue.reports``.
 """
 
+import bisect
 import datetime as dt
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.db.models import (
-    Avg,
     Count,
     DurationField,
     Exists,
@@ -39,6 +46,7 @@ from django.utils import timezone
 
 from revenue import reports
 from revenue.reports import report_currency
+from tracking import rollups
 from tracking.models import Session, Site, View
 
 DIMENSIONS = (
@@ -88,6 +96,7 @@ class Query:
     tz: zoneinfo.ZoneInfo
     filters: tuple[tuple[str, str], ...] = ()
     period: str = "custom"
+    rollups: bool = True
 
     @property
     def start_at(self) -> dt.datetime:
@@ -111,6 +120,26 @@ class Query:
     def currency(self) -> str | None:
         """The site's report currency, looked up once per Query."""
         return report_currency(self.site)
+
+    @cached_property
+    def built_through(self) -> dt.date | None:
+        """The last day D such that ``start``..D is read from rollups (None: all raw). Rollups hold no
+        filter combinations, so a filtered query is raw."""
+        if not self.rollups or self.filters or not getattr(settings, "REPORT_ROLLUPS", True):
+            return None
+        return rollups.built_through(self.site, self.tz, self.start, self.end)
+
+    @cached_property
+    def payment_frame(self) -> reports.PaymentFrame:
+        """Revenue figures of every widget from one pass over the payments (unfiltered ranges)."""
+        return reports.payment_frame(self)
+
+    def tail(self) -> "Query | None":
+        """The raw remainder after ``built_through`` (None when every day is built)."""
+        through = self.built_through
+        if through is None or through >= self.end:
+            return None
+        return replace(self, start=through + dt.timedelta(days=1), rollups=False)
 
     def apply_filters(self, queryset: QuerySet, session_path: str = "", *, page_in_range: bool = True):
         """Restrict ``queryset`` to rows whose session matches every filter.
@@ -316,30 +345,82 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return (part or 0) / whole if whole else None
 
 
+def _session_figures(sessions: QuerySet[Session], overlap: Exists | None = None) -> dict[str, Any]:
+    figures = {
+        "sessions": Count("id"),
+        "visitors": Count("visitor_hash", distinct=True),
+        "bounces": Count("id", filter=Q(pageviews=1)),
+        "session_views": Sum("pageviews"),
+        "duration": Sum(ExpressionWrapper(F("last_seen_at") - F("started_at"), output_field=DurationField())),
+    }
+    if overlap is not None:
+        figures["overlap"] = Count("visitor_hash", distinct=True, filter=Q(overlap))
+    result = sessions.aggregate(**figures)
+    result["session_views"] = result["session_views"] or 0
+    result["duration"] = result["duration"] or dt.timedelta(0)
+    return result
+
+
+def _earlier_sessions(q: Query, tail: Query, dimension: str | None = None) -> Exists:
+    """The outer session's visitor (with the same ``dimension`` value) also started a session in the
+    built part of the range. ``last_seen_at`` repeats the range start so the (site, visitor_hash,
+    last_seen_at) index finds the few sessions of one hash."""
+    match = {dimension: OuterRef(dimension)} if dimension else {}
+    return Exists(
+        Session.objects.filter(
+            site=q.site,
+            visitor_hash=OuterRef("visitor_hash"),
+            started_at__gte=q.start_at,
+            started_at__lt=tail.start_at,
+            last_seen_at__gte=q.start_at,
+            **match,
+        )
+    )
+
+
+def _traffic_summary(q: Query) -> dict[str, Any]:
+    """``{visitors, sessions, bounces, session_views, duration, pageviews}`` of the range."""
+    through = q.built_through
+    if through is None:
+        figures = _session_figures(q.sessions())
+        figures["pageviews"] = q.views().count()
+        return figures
+    built = rollups.totals(q.site, q.start, through)
+    figures = {
+        "visitors": built["visitors"],
+        "sessions": built["sessions"],
+        "bounces": built["bounces"],
+        "session_views": built["session_views"],
+        "duration": dt.timedelta(microseconds=built["duration_us"]),
+        "pageviews": built["views"],
+    }
+    tail = q.tail()
+    if tail is not None:
+        raw = _session_figures(tail.sessions(), overlap=_earlier_sessions(q, tail))
+        figures["visitors"] += raw["visitors"] - raw["overlap"]
+        for key in ("sessions", "bounces", "session_views", "duration"):
+            figures[key] += raw[key]
+        figures["pageviews"] += tail.views().count()
+    return figures
+
+
 def summary(q: Query) -> dict[str, Any]:
     """Headline figures. Ratios are 0..1 floats, money is minor units of ``currency``.
 
     ``bounce_rate``, ``views_per_session`` and ``avg_duration_seconds`` are null without sessions;
     ``conversion_rate`` and ``revenue_per_visitor`` are null without visitors; ``attributed_share`` is
     null without revenue. ``views_per_session`` is the mean view count of the range's sessions and
-    ``avg_duration_seconds`` the mean first-to-last-view time, single-view sessions counting as 0.
+    ``avg_duration_seconds`` the mean first-to-last-view time, single-view sessions counting as 0
+    (rounded to the microsecond).
     """
-    traffic = q.sessions().aggregate(
-        sessions=Count("id"),
-        visitors=Count("visitor_hash", distinct=True),
-        bounces=Count("id", filter=Q(pageviews=1)),
-        session_views=Sum("pageviews"),
-        duration=Avg(ExpressionWrapper(F("last_seen_at") - F("started_at"), output_field=DurationField())),
-    )
+    traffic = _traffic_summary(q)
     visitors = traffic["visitors"]
     sessions = traffic["sessions"]
-    pageviews = q.views().count()
     revenue = reports.revenue_summary(q, visitors)
-    duration = traffic["duration"]
     return {
         "visitors": visitors,
         "sessions": sessions,
-        "pageviews": pageviews,
+        "pageviews": traffic["pageviews"],
         "bounce_rate": _ratio(traffic["bounces"], sessions),
         "revenue": revenue["revenue"],
         "gross_revenue": revenue["gross_revenue"],
@@ -350,57 +431,89 @@ def summary(q: Query) -> dict[str, Any]:
         "attributed_share": revenue["attributed_share"],
         "currency": revenue["currency"],
         "views_per_session": _ratio(traffic["session_views"], sessions),
-        "avg_duration_seconds": duration.total_seconds() if sessions and duration is not None else None,
+        "avg_duration_seconds": (traffic["duration"] / sessions).total_seconds() if sessions else None,
     }
 
 
 # -------------------------------------------------------------------------------------------- breakdown
 
 
-def _traffic_rows(
-    q: Query,
-    dimension: str,
-    *,
-    values: list[str] | None = None,
-    exclude: list[str] | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Visitors and sessions (and, for pages, page views) per value, most visitors first."""
+def _raw_traffic_by_value(
+    q: Query, dimension: str, overlap_from: dt.datetime | None = None
+) -> dict[str, dict]:
+    """``{value: {visitors, sessions, pageviews}}`` from the raw tables. Values with page views but no
+    session in range (sessions started earlier) have ``sessions`` 0.
+
+    With ``overlap_from`` (a tail after built days), visitors (and, for pages, sessions) already seen
+    with the same value in ``[overlap_from, q.start_at)`` are left out: the built days counted them.
+    """
+    result: dict[str, dict] = {}
     if dimension == "page":
         # Pages are counted by the time of their views, like page views.
-        base, key = q.views(), "page"
         counts = {
             "visitors": Count("session__visitor_hash", distinct=True),
             "sessions": Count("session", distinct=True),
             "pageviews": Count("id"),
         }
-    else:
-        base, key = q.sessions(), dimension
-        counts = {"visitors": Count("visitor_hash", distinct=True), "sessions": Count("id")}
-    if values is not None:
-        base = base.filter(**{f"{key}__in": values})
-    if exclude:
-        base = base.exclude(**{f"{key}__in": exclude})
-    rows = base.values(key).annotate(**counts).order_by("-visitors", "-sessions", key)
-    if limit is not None:
-        rows = rows[:limit]
-    return [
-        {
-            "value": row[key] or "",
-            "visitors": row["visitors"],
+        if overlap_from is not None:
+            earlier = View.objects.filter(
+                site=q.site, page=OuterRef("page"), created_at__gte=overlap_from, created_at__lt=q.start_at
+            )
+            counts["seen_visitors"] = Count(
+                "session__visitor_hash",
+                distinct=True,
+                filter=Q(Exists(earlier.filter(session__visitor_hash=OuterRef("session__visitor_hash")))),
+            )
+            counts["seen_sessions"] = Count(
+                "session", distinct=True, filter=Q(Exists(earlier.filter(session=OuterRef("session"))))
+            )
+        for row in q.views().values("page").annotate(**counts).order_by():
+            result[row["page"] or ""] = {
+                "visitors": row["visitors"] - row.get("seen_visitors", 0),
+                "sessions": row["sessions"] - row.get("seen_sessions", 0),
+                "pageviews": row["pageviews"],
+            }
+        return result
+    counts = {"visitors": Count("visitor_hash", distinct=True), "sessions": Count("id")}
+    if overlap_from is not None:
+        earlier = Session.objects.filter(
+            site=q.site,
+            visitor_hash=OuterRef("visitor_hash"),
+            started_at__gte=overlap_from,
+            started_at__lt=q.start_at,
+            last_seen_at__gte=overlap_from,
+            **{dimension: OuterRef(dimension)},
+        )
+        counts["seen"] = Count("visitor_hash", distinct=True, filter=Q(Exists(earlier)))
+    for row in q.sessions().values(dimension).annotate(**counts).order_by():
+        result[row[dimension] or ""] = {
+            "visitors": row["visitors"] - row.get("seen", 0),
             "sessions": row["sessions"],
-            **({"pageviews": row["pageviews"]} if "pageviews" in row else {}),
+            "pageviews": 0,
         }
-        for row in rows
-    ]
-
-
-def _pageviews_by(q: Query, dimension: str, values: list[str] | None) -> dict[str, int]:
     key = f"session__{dimension}"
-    views = q.views()
-    if values is not None:
-        views = views.filter(**{f"{key}__in": values})
-    return {row[key] or "": row["n"] for row in views.values(key).annotate(n=Count("id")).order_by()}
+    for row in q.views().values(key).annotate(n=Count("id")).order_by():
+        into = result.setdefault(row[key] or "", {"visitors": 0, "sessions": 0, "pageviews": 0})
+        into["pageviews"] += row["n"]
+    return result
+
+
+def _traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
+    """``{value: {visitors, sessions, pageviews}}`` of the range: built days from rollups, the rest raw."""
+    through = q.built_through
+    if through is None:
+        return _raw_traffic_by_value(q, dimension)
+    result = {
+        value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
+        for value, row in rollups.by_value(q.site, dimension, q.start, through).items()
+    }
+    tail = q.tail()
+    if tail is not None:
+        for value, row in _raw_traffic_by_value(tail, dimension, overlap_from=q.start_at).items():
+            into = result.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
+            for key in ("visitors", "sessions", "pageviews"):
+                into[key] += row[key]
+    return result
 
 
 def breakdown(
@@ -415,8 +528,8 @@ def breakdown(
     visitors in range (a payment from an older visit); its ratios are then null. ``conversion_rate`` =
     the row's visitors who paid through a session with that value / the row's visitors. ``order_by``
     "visitors" sorts by visitors, sessions, value (then revenue-only values by revenue); "revenue" by
-    revenue, payments, value (then traffic-only values by visitors). Empty values are "". ``limit``
-    keeps the first rows, chosen in the database.
+    revenue, payments, value (then traffic-only values by visitors). Values compare by code point.
+    Empty values are "". ``limit`` keeps the first rows.
     """
     _check_dimension(dimension)
     if order_by not in ORDERS:
@@ -424,34 +537,15 @@ def breakdown(
     if limit is not None and limit < 1:
         raise QueryError("limit", "limit must be at least 1")
 
-    if limit is None:
-        traffic = _traffic_rows(q, dimension)
-        revenue = reports.revenue_by_dimension(q, dimension)
-    elif order_by == "visitors":
-        traffic = _traffic_rows(q, dimension, limit=limit)
-        shown = [row["value"] for row in traffic]
-        revenue = reports.revenue_by_dimension(q, dimension, values=shown)
-        if len(traffic) < limit:
-            # Every value with visitors fits: fill up with values that only have revenue.
-            revenue.update(
-                reports.revenue_by_dimension(q, dimension, exclude=shown, limit=limit - len(traffic))
-            )
-    else:
-        revenue = reports.revenue_by_dimension(q, dimension, limit=limit)
-        shown = list(revenue)
-        traffic = _traffic_rows(q, dimension, values=shown)
-        if len(revenue) < limit:
-            traffic += _traffic_rows(q, dimension, exclude=shown, limit=limit - len(revenue))
-
-    by_value: dict[str, dict[str, Any]] = {}
-    for row in traffic:
-        by_value[row["value"]] = row
-    values = list(dict.fromkeys([*by_value, *revenue]))
-    if dimension != "page":
-        pageviews = _pageviews_by(q, dimension, None if limit is None else values)
+    # Every value is computed (the database groups them all anyway; a few thousand at most) and sorted
+    # here, so rollups and raw tables give the same order whatever the database's collation.
+    traffic = _traffic_by_value(q, dimension)
+    revenue = reports.revenue_by_dimension(q, dimension)
+    values = [value for value, row in traffic.items() if row["sessions"]]
+    values += [value for value in revenue if value not in traffic or not traffic[value]["sessions"]]
     rows = []
     for value in values:
-        t = by_value.get(value, {})
+        t = traffic.get(value, {})
         r = revenue.get(value, {})
         visitors = t.get("visitors", 0)
         row_revenue = r.get("revenue", 0)
@@ -460,15 +554,15 @@ def breakdown(
                 "value": value,
                 "visitors": visitors,
                 "sessions": t.get("sessions", 0),
-                "pageviews": t.get("pageviews", 0) if dimension == "page" else pageviews.get(value, 0),
+                "pageviews": t.get("pageviews", 0),
                 "revenue": row_revenue,
                 "payments": r.get("payments", 0),
                 "conversion_rate": _ratio(r.get("converters", 0), visitors),
                 "revenue_per_visitor": _ratio(row_revenue, visitors),
             }
         )
-    # The same order the database used to pick the first rows: values without sessions (revenue only)
-    # or without payments (traffic only) come after the rest, in the other query's order.
+    # Values without sessions (revenue only) or without payments (traffic only) come after the rest,
+    # in the other order.
     if order_by == "visitors":
         rows.sort(
             key=lambda r: (
@@ -543,6 +637,87 @@ def _check_granularity(q: Query, granularity: str) -> None:
         raise QueryError("granularity", f"hour granularity needs a range of {MAX_HOURLY_DAYS} days or fewer")
 
 
+def _raw_traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    result: dict[dt.datetime, dict[str, int]] = {}
+    sessions = (
+        q.sessions()
+        .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(visitors=Count("visitor_hash", distinct=True), sessions=Count("id"))
+        .order_by()
+    )
+    for row in sessions:
+        result[bucket_key(row["bucket"])] = {
+            "visitors": row["visitors"],
+            "sessions": row["sessions"],
+            "pageviews": 0,
+        }
+    views = (
+        q.views()
+        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in views:
+        into = result.setdefault(bucket_key(row["bucket"]), {"visitors": 0, "sessions": 0, "pageviews": 0})
+        into["pageviews"] = row["n"]
+    return result
+
+
+def _traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    """Visitors (distinct per bucket), sessions and page views per bucket start (naive local)."""
+    through = q.built_through
+    if through is None or granularity == "hour":
+        return _raw_traffic_buckets(q, granularity)
+    starts = bucket_starts(q, granularity)
+    first_days = [max(start.date(), q.start) for start in starts]
+    result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
+    for day, last_day, visitors, sessions, views in rollups.daily_totals(q.site, q.start, through):
+        index = bisect.bisect_right(first_days, day) - 1
+        into = result[starts[index]]
+        into["sessions"] += sessions
+        into["pageviews"] += views
+        if last_day is None or last_day < first_days[index]:
+            into["visitors"] += visitors
+    tail = q.tail()
+    if tail is None:
+        return result
+    for start, row in _raw_traffic_buckets(tail, granularity).items():
+        for key in ("visitors", "sessions", "pageviews"):
+            result[start][key] += row[key]
+    # The bucket holding the first raw day may also hold built days: its visitors seen in both count once.
+    index = bisect.bisect_right(first_days, tail.start) - 1
+    if first_days[index] < tail.start:
+        bucket_from = rollups.local_midnight(first_days[index], q.tz)
+        bucket_end = (
+            rollups.local_midnight(first_days[index + 1], q.tz) if index + 1 < len(starts) else q.end_at
+        )
+        overlap = (
+            tail.sessions()
+            .filter(started_at__lt=bucket_end)
+            .aggregate(
+                n=Count(
+                    "visitor_hash",
+                    distinct=True,
+                    filter=Q(
+                        Exists(
+                            Session.objects.filter(
+                                site=q.site,
+                                visitor_hash=OuterRef("visitor_hash"),
+                                started_at__gte=bucket_from,
+                                started_at__lt=tail.start_at,
+                                last_seen_at__gte=bucket_from,
+                            )
+                        )
+                    ),
+                )
+            )["n"]
+        )
+        result[starts[index]]["visitors"] -= overlap
+    return result
+
+
 def timeseries(q: Query, granularity: str = "day") -> list[dict[str, Any]]:
     """One row per bucket in ``q.tz``: ``{date, visitors, sessions, pageviews, revenue, payments}``.
 
@@ -552,34 +727,19 @@ def timeseries(q: Query, granularity: str = "day") -> list[dict[str, Any]]:
     add up to ``summary``'s. Empty buckets are zeros.
     """
     _check_granularity(q, granularity)
-    sessions = {
-        bucket_key(row["bucket"]): row
-        for row in q.sessions()
-        .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
-        .values("bucket")
-        .annotate(visitors=Count("visitor_hash", distinct=True), sessions=Count("id"))
-        .order_by()
-    }
-    pageviews = {
-        bucket_key(row["bucket"]): row["n"]
-        for row in q.views()
-        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
-        .values("bucket")
-        .annotate(n=Count("id"))
-        .order_by()
-    }
+    traffic = _traffic_buckets(q, granularity)
     revenue = reports.revenue_timeseries(q, granularity)
     rows = []
     for start in bucket_starts(q, granularity):
-        s = sessions.get(start, {})
+        t = traffic.get(start, {})
         r = revenue.get(start, {})
         label = start.replace(tzinfo=q.tz).isoformat() if granularity == "hour" else start.date().isoformat()
         rows.append(
             {
                 "date": label,
-                "visitors": s.get("visitors", 0),
-                "sessions": s.get("sessions", 0),
-                "pageviews": pageviews.get(start, 0),
+                "visitors": t.get("visitors", 0),
+                "sessions": t.get("sessions", 0),
+                "pageviews": t.get("pageviews", 0),
                 "revenue": r.get("revenue", 0),
                 "payments": r.get("payments", 0),
             }
@@ -617,6 +777,8 @@ class Overview:
 
 def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overview:
     granularity = default_granularity(q)
+    if q.rollups and not q.filters:
+        q.payment_frame  # noqa: B018  (computed once here, read by the summary and every breakdown)
     return Overview(
         summary=summary(q),
         granularity=granularity,

@@ -13,3 +13,10 @@ def apply_retention() -> int:
     from tracking import retention
 
     return retention.apply_retention(timezone.now())
+
+
+def roll_up_reports() -> int:
+    """Scheduled every minute; idempotent, and a run finding a site claimed by another skips it."""
+    from tracking import rollups
+
+    return rollups.roll_up_all(timezone.now())
