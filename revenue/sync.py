@@ -14,6 +14,7 @@ moves after the rows it covers are committed.
 import datetime as dt
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 
 import stripe
@@ -30,7 +31,9 @@ from revenue.stripe_client import CallCounter, build_client
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-LOCK_TTL = dt.timedelta(minutes=30)
+# The lease is short and renewed on every Stripe call, so a killed sync blocks the next one for
+# minutes, not half an hour.
+LOCK_TTL = dt.timedelta(minutes=5)
 RECONCILE_EVERY = dt.timedelta(hours=24)
 RECONCILE_WINDOW = dt.timedelta(days=35)
 EVENTS_KEPT = dt.timedelta(days=29)  # Stripe keeps 30; leave a margin for clock skew.
@@ -103,11 +106,21 @@ class Syncer:
         self.now = now
         self.touched: set[int] = set()
         self.objects = attribution.ObjectSource(connection, fetch=self._fetch_object)
+        self.lock_token = ""
+        self._lease_renewed = time.monotonic()
+
+    def _renew_lease(self) -> None:
+        if self.lock_token and time.monotonic() - self._lease_renewed > 30:
+            StripeConnection.objects.filter(pk=self.connection.pk, lock_token=self.lock_token).update(
+                locked_until=timezone.now() + LOCK_TTL
+            )
+            self._lease_renewed = time.monotonic()
 
     # ---- listing -------------------------------------------------------------------------------------
     def _get(self, path: str, params: dict) -> dict:
         """One GET through the official client, kept as plain JSON: a page of 100 expanded charges
         costs more to turn into StripeObjects than everything else the sync does with it."""
+        self._renew_lease()
         response = self.client.raw_request("get", path, **params)
         return response.data
 
@@ -705,12 +718,19 @@ def sync_connection(
     # Everything after the claim releases the lock in `finally`, even a key that no longer decrypts.
     connection = StripeConnection.objects.select_related("site").defer("secret_key").get(pk=connection_id)
     kind = force_kind or _choose_kind(connection, now)
+    # A run still marked running holds no lock any more (we have it): its process died.
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        error="Interrupted (the process stopped before finishing); nothing it had stored was lost.",
+    )
     run = SyncRun.objects.create(connection=connection, kind=kind, started_at=now)
     counter = CallCounter()
     try:
         secret_key = StripeConnection.objects.values_list("secret_key", flat=True).get(pk=connection_id)
         client, counter = build_client(secret_key, counter)
         syncer = Syncer(connection, client, run, now)
+        syncer.lock_token = token
         _run(syncer, kind)
         run.status = SyncRun.Status.OK
         connection.status = StripeConnection.Status.CONNECTED

@@ -385,3 +385,16 @@ def test_sync_stripe_command_rejects_bad_arguments(db):
         call_command("sync_stripe", "--site", "nosuch1")
     with pytest.raises(CommandError, match="--backfill-days must be between"):
         call_command("sync_stripe", "--backfill-days", "0")
+
+
+def test_a_killed_run_is_marked_interrupted_and_its_lease_expires_in_minutes(connection, fake_stripe):
+    import datetime as dt
+
+    dead = SyncRun.objects.create(connection=connection, kind=SyncRun.Kind.BACKFILL)
+    token = sync.claim(connection.pk, connection.created_at)
+    assert sync.claim(connection.pk, connection.created_at + dt.timedelta(minutes=4)) is None
+    assert sync.claim(connection.pk, connection.created_at + dt.timedelta(minutes=6)) not in (None, token)
+    StripeConnection.objects.filter(pk=connection.pk).update(locked_until=None, lock_token="")
+    run_sync(connection)
+    dead.refresh_from_db()
+    assert dead.status == SyncRun.Status.FAILED and "Interrupted" in dead.error
