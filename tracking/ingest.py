@@ -453,12 +453,13 @@ class IngestBuffer:
                     # The connection may be dead: let the next attempt open a fresh one.
                     db_connection.close()
                     raise
-                except DatabaseError:
+                except Exception:
+                    # Bad data or a bug in one view must not cost the whole batch: write them one by one.
                     logger.exception("ingest batch of %d failed; retrying its views one by one", len(batch))
                     for pending in batch:
                         try:
                             store([pending])
-                        except DatabaseError:
+                        except Exception:
                             logger.exception(
                                 "dropped view %s of site %s", pending.event.view_id, pending.site.pk
                             )

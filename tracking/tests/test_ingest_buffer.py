@@ -192,3 +192,21 @@ def test_concurrent_batches_of_the_same_visitors_open_one_session_each(site):
     assert View.objects.count() == 30
     assert Session.objects.count() == 10
     assert set(Session.objects.values_list("pageviews", flat=True)) == {3}
+
+
+def test_a_view_that_breaks_the_batch_costs_only_itself(site, quiet_buffer, monkeypatch):
+    good = [pending(site, f"good{n}".ljust(22, "x")) for n in range(3)]
+    bad = pending(site, "broken".ljust(22, "x"))
+    real_store = ingest.store
+
+    def store(batch):
+        if any(p is bad for p in batch):
+            raise RuntimeError("a bug while storing one view")
+        return real_store(batch)
+
+    monkeypatch.setattr(ingest, "store", store)
+    for item in [good[0], bad, *good[1:]]:
+        assert quiet_buffer.add(item)
+    quiet_buffer.flush()
+    assert sorted(View.objects.values_list("view_id", flat=True)) == sorted(p.event.view_id for p in good)
+    assert len(quiet_buffer) == 0
