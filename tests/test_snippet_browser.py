@@ -156,9 +156,25 @@ def chromium():
         browser.close()
 
 
+# Counts, per tab, the events the page hands to the browser (sessionStorage survives the tab's
+# same-origin navigations). The snippet sends synchronously while it runs, so once the page has done
+# something this count is final: "nothing more was sent" is checked without waiting on a clock.
+COUNT_SENDS = """(() => {
+  const bump = () => {
+    try { sessionStorage.setItem('__hmblSent', String(+(sessionStorage.getItem('__hmblSent') || 0) + 1)); } catch (e) {}
+  };
+  const isEvent = (url) => String(url).includes('/api/event');
+  const beacon = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = function (url, data) { const ok = beacon(url, data); if (ok && isEvent(url)) bump(); return ok; };
+  const fetch = window.fetch.bind(window);
+  window.fetch = function (url, options) { if (isEvent(url)) bump(); return fetch(url, options); };
+})();"""
+
+
 @pytest.fixture
 def context(chromium):
     context = chromium.new_context(viewport={"width": 1280, "height": 720})
+    context.add_init_script(COUNT_SENDS)
     yield context
     context.close()
 
@@ -185,9 +201,11 @@ def wait_events(server, token, count, timeout=5.0):
     return [e["body"] for e in events]
 
 
-def assert_no_more(server, token, count, settle=0.5):
-    """Nothing beyond `count` events arrives (absence cannot be polled: short bounded settle)."""
-    time.sleep(settle)
+def assert_no_more(page, server, token, count):
+    """Exactly `count` events: the page handed exactly that many to the browser, and all arrived."""
+    assert int(page.evaluate("sessionStorage.getItem('__hmblSent') || '0'")) == count
+    if count:
+        wait_events(server, token, count)
     events = server.recorder.for_token(token)
     assert len(events) == count, [e["body"] for e in events]
 
@@ -229,7 +247,7 @@ def test_first_view_is_posted_with_view_id_referrer_and_utm(server, context, pag
     assert page.evaluate("window.__later") == current
     assert page.evaluate("window.__domReady") == current
     assert page.evaluate("window.__events") == [current]
-    assert_no_more(server, token, 1, settle=0.3)
+    assert_no_more(page, server, token, 1)
 
 
 def test_view_ids_are_random_and_url_safe(server, page, token):
@@ -266,7 +284,7 @@ def test_spa_navigations(server, page, token):
     page.evaluate("location.hash = 'more'")
     page.evaluate("history.pushState({}, '', '#top')")
     assert view_id(page) == second_id
-    assert_no_more(server, token, 2)
+    assert_no_more(page, server, token, 2)
 
     # replaceState that changes the query is a navigation.
     page.evaluate("history.replaceState({}, '', '?x=2')")
@@ -297,7 +315,7 @@ def test_spa_navigations(server, page, token):
     page.go_back()
     page.wait_for_function("location.hash === ''")
     assert page.url == f"{base}/b?x=1"
-    assert_no_more(server, token, 6)
+    assert_no_more(page, server, token, 6)
     ids = [e["view_id"] for e in wait_events(server, token, 6)]
     assert len(set(ids)) == 6
     assert page.evaluate("window.__events") == ids
@@ -315,7 +333,7 @@ def test_variant_is_reported_and_removed_from_address_bar(server, page, token):
     assert "hmbl_v" not in page.evaluate("location.href")
     assert len(page.evaluate("window.__events")) == 1
     # Removing the parameter is not a navigation; a later view carries no variant.
-    assert_no_more(server, token, 1, settle=0.3)
+    assert_no_more(page, server, token, 1)
     push_state(page, f"/app/{token}/next")
     second = wait_events(server, token, 2)[1]
     assert "variant" not in second
@@ -340,7 +358,7 @@ def test_nothing_sent_without_allow_local_but_view_id_exists(server, context, pa
     assert page.evaluate("window.__events.length") == 2
     page.evaluate("window.Humblytics.track('signup', {plan: 'pro'})")
     assert page.evaluate("window.Humblytics.q") == [["signup", {"plan": "pro"}]]
-    assert_no_more(server, token, 0, settle=1.0)
+    assert_no_more(page, server, token, 0)
     assert context.cookies() == []
 
 
@@ -350,14 +368,14 @@ def test_owner_opt_out(server, context, page, token):
     assert VIEW_ID_RE.match(view_id(page))
     push_state(page, f"/app/{token}/other")
     page.goto(f"{server.base_url}/app/{token}/again")
-    assert_no_more(server, token, 0, settle=1.0)
+    assert_no_more(page, server, token, 0)
 
 
 def test_window_opt_out(server, context, page, token):
     context.add_init_script("window.humblytics_ignore = true")
     page.goto(f"{server.base_url}/app/{token}/page")
     assert VIEW_ID_RE.match(view_id(page))
-    assert_no_more(server, token, 0, settle=1.0)
+    assert_no_more(page, server, token, 0)
 
 
 def test_track_is_queued_not_sent(server, page, token):
@@ -365,7 +383,7 @@ def test_track_is_queued_not_sent(server, page, token):
     wait_events(server, token, 1)
     page.evaluate("window.Humblytics.track('signup', {plan: 'pro'})")
     assert page.evaluate("window.Humblytics.q") == [["signup", {"plan": "pro"}]]
-    assert_no_more(server, token, 1)
+    assert_no_more(page, server, token, 1)
 
 
 def test_fetch_fallback_when_beacon_refuses(server, context, page, token):
@@ -394,7 +412,7 @@ def test_loading_the_script_twice_keeps_one_view(server, page, token):
     assert view_id(page) == first
     push_state(page, f"/app/{token}/two")
     wait_events(server, token, 2)
-    assert_no_more(server, token, 2)
+    assert_no_more(page, server, token, 2)
 
 
 def test_prerendered_page_sends_when_activated(server, context, page, token):
@@ -405,8 +423,8 @@ def test_prerendered_page_sends_when_activated(server, context, page, token):
     page.goto(f"{server.base_url}/app/{token}/page")
     current = view_id(page)
     assert VIEW_ID_RE.match(current)
-    assert_no_more(server, token, 0)
+    assert_no_more(page, server, token, 0)
     page.evaluate("window.__activated = true; document.dispatchEvent(new Event('prerenderingchange'))")
     [event] = wait_events(server, token, 1)
     assert event["view_id"] == current
-    assert_no_more(server, token, 1, settle=0.3)
+    assert_no_more(page, server, token, 1)
