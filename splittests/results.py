@@ -795,6 +795,17 @@ def _resolve_weights(
     return [float(w) for w in weights]
 
 
+COMPARISON_FIELDS = (
+    "lift",
+    "conversion_lift",
+    "confidence",
+    "conversion_confidence",
+    "chance_to_beat_control",
+    "conversion_chance_to_beat_control",
+    "progress_to_threshold",
+)
+
+
 def evaluate(
     variants: Sequence[VariantData],
     *,
@@ -869,28 +880,21 @@ def evaluate(
         rpv = total / v.visitors if v.visitors else 0.0
         rate = v.conversions / v.visitors if v.visitors else 0.0
         aov = total / v.conversions if v.conversions else None
+        common = {
+            "key": v.key,
+            "name": v.name,
+            "is_control": v.is_control,
+            "visitors": v.visitors,
+            "conversions": v.conversions,
+            "conversion_rate": rate,
+            "revenue": revenue,
+            "revenue_per_visitor": rpv,
+            "average_order_value": aov,
+            "has_minimum_sample": v.visitors >= minimum_sample,
+        }
         if v.is_control:
-            results.append(
-                VariantResult(
-                    key=v.key,
-                    name=v.name,
-                    is_control=True,
-                    visitors=v.visitors,
-                    conversions=v.conversions,
-                    conversion_rate=rate,
-                    revenue=revenue,
-                    revenue_per_visitor=rpv,
-                    average_order_value=aov,
-                    lift=None,
-                    conversion_lift=None,
-                    confidence=None,
-                    conversion_confidence=None,
-                    chance_to_beat_control=None,
-                    conversion_chance_to_beat_control=None,
-                    has_minimum_sample=v.visitors >= minimum_sample,
-                    progress_to_threshold=None,
-                )
-            )
+            # The control is what the others are compared with: it has no comparison figures.
+            results.append(VariantResult(**common, **dict.fromkeys(COMPARISON_FIELDS)))
             continue
         own = stats(v)
         welch = welch_from_stats(
@@ -900,15 +904,7 @@ def evaluate(
         tested.append((v, own, welch))
         results.append(
             VariantResult(
-                key=v.key,
-                name=v.name,
-                is_control=False,
-                visitors=v.visitors,
-                conversions=v.conversions,
-                conversion_rate=rate,
-                revenue=revenue,
-                revenue_per_visitor=rpv,
-                average_order_value=aov,
+                **common,
                 lift=lift(control_rpv, rpv),
                 conversion_lift=lift(control_rate, rate),
                 confidence=welch.confidence,
@@ -917,7 +913,6 @@ def evaluate(
                 conversion_chance_to_beat_control=conversion_chance_to_beat_control(
                     control.conversions, control.visitors, v.conversions, v.visitors
                 ),
-                has_minimum_sample=v.visitors >= minimum_sample,
                 progress_to_threshold=min(1.0, welch.confidence / confidence_threshold),
             )
         )
