@@ -114,13 +114,6 @@ def apply(payment: Payment, found: Found | None, views: dict[str, tuple[int, int
     return before != after or payment._state.adding
 
 
-def attribute(payment: Payment, objects: "ObjectSource") -> bool:
-    """Attribute one payment (links, view id, view and session). Returns True when it changed."""
-    found = resolve(payment, objects)
-    views = views_by_id(payment.site_id, {found.view_id}) if found else {}
-    return apply(payment, found, views)
-
-
 class ObjectSource:
     """Read access to cached Stripe objects, fetching a subscription, customer or PaymentIntent on a
     cache miss. ``preload`` reads everything a batch of payments needs in a few queries."""

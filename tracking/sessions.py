@@ -70,15 +70,6 @@ def is_open(session: Session, now: dt.datetime) -> bool:
     return session.last_seen_at > now - SESSION_IDLE_TIMEOUT
 
 
-def extend_session(session: Session, page: str, now: dt.datetime) -> None:
-    """Count one more view; source, UTM and entry page stay as the first view set them."""
-    extend_sessions([(session.pk, 1, now, page)])
-    session.pageviews += 1
-    if now >= session.last_seen_at:
-        session.exit_page = page
-        session.last_seen_at = now
-
-
 def extend_sessions(extensions: Sequence[tuple[int, int, dt.datetime, str]]) -> None:
     """Apply (session id, views added, latest view time, that view's page) to stored sessions.
 
@@ -111,11 +102,6 @@ def extend_sessions(extensions: Sequence[tuple[int, int, dt.datetime, str]]) -> 
 
 def _lock_key(visitor_hash: str) -> int:
     return int.from_bytes(bytes.fromhex(visitor_hash[:16]), "big", signed=True)
-
-
-def lock_visitor(visitor_hash: str) -> None:
-    """Serialise concurrent views of one visitor until the transaction ends (see ``lock_visitors``)."""
-    lock_visitors([visitor_hash])
 
 
 def lock_visitors(visitor_hashes: Iterable[str]) -> None:
