@@ -1,4 +1,8 @@
+import datetime as dt
+import secrets
+
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from humblytics.lib.encryption import EncryptedTextField
@@ -55,8 +59,86 @@ class StripeConnection(models.Model):
     def is_syncing(self) -> bool:
         return bool(self.locked_until and self.locked_until > timezone.now())
 
-    def is_healthy(self) -> bool:
-        return self.status == self.Status.CONNECTED
+    # The sync's state transitions. Each writes only its own fields with a targeted UPDATE (never
+    # save()), so it cannot overwrite what a concurrent request changed, then mirrors them here.
+
+    def claim_lock(self, now: dt.datetime, ttl: dt.timedelta) -> str | None:
+        """Take the per-connection lock with a conditional UPDATE that must change exactly one row.
+
+        Returns the token that renews and releases it, or None while another run's lease lasts (or
+        the row is gone). Works on an instance that carries only the pk.
+        """
+        token = secrets.token_hex(8)
+        if not self._update_if(
+            Q(locked_until__isnull=True) | Q(locked_until__lt=now), locked_until=now + ttl, lock_token=token
+        ):
+            return None
+        return token
+
+    def renew_lock(self, token: str, until: dt.datetime) -> bool:
+        """Extend the lease, only while ``token`` still holds it."""
+        return self._update_if(Q(lock_token=token), locked_until=until)
+
+    def release_lock(self, token: str) -> bool:
+        """Give the lock back, only if ``token`` holds it: a run whose lease ran out leaves its
+        successor's lock alone."""
+        return self._update_if(Q(lock_token=token), locked_until=None, lock_token="")
+
+    def start_backfill(self, events_cursor: str, events_cursor_at: dt.datetime, now: dt.datetime) -> None:
+        self._update(events_cursor=events_cursor, events_cursor_at=events_cursor_at, backfill_started_at=now)
+
+    def record_backfill_progress(self, reached: dt.datetime | None) -> None:
+        """The oldest charge time the first import has stored; None when an attempt starts over."""
+        self._update(backfill_reached_at=reached)
+
+    def complete_backfill(self, now: dt.datetime) -> None:
+        # The first import listed the whole window: it counts as a reconciliation.
+        self._update(backfill_completed_at=now, last_reconciled_at=now)
+
+    def advance_cursor(self, event_id: str, at: dt.datetime | None) -> None:
+        """Call only once the rows the events up to ``event_id`` touched are committed."""
+        self._update(events_cursor=event_id, events_cursor_at=at)
+
+    def mark_reconciled(self, now: dt.datetime, *, cursor: tuple[str, dt.datetime] | None = None) -> None:
+        """Record a reconciliation; with ``cursor``, the events feed restarts there in the same UPDATE."""
+        fields: dict = {"last_reconciled_at": now}
+        if cursor is not None:
+            fields["events_cursor"], fields["events_cursor_at"] = cursor
+        self._update(**fields)
+
+    def fail_interrupted_runs(self, now: dt.datetime) -> int:
+        """Call holding the lock: a run still marked running then holds none, so its process died."""
+        return self.runs.filter(status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=now,
+            error="Interrupted (the process stopped before finishing); nothing it had stored was lost.",
+        )
+
+    def mark_synced(self, now: dt.datetime) -> None:
+        self._update(status=self.Status.CONNECTED, last_error="", last_sync_at=now, last_success_at=now)
+
+    def mark_failed(self, status: str, message: str, now: dt.datetime) -> None:
+        """A sync started at ``now`` failed; ``message`` is shown to the site owner."""
+        self._update(status=status, last_error=message, last_sync_at=now)
+
+    def mark_sync_stopped(self, now: dt.datetime) -> None:
+        """A sync started at ``now`` stopped without an outcome (interrupted): status stays as it was."""
+        self._update(last_sync_at=now)
+
+    def set_backfill_days(self, days: int) -> None:
+        self._update(backfill_days=days)
+
+    def _update(self, **fields) -> None:
+        StripeConnection.objects.filter(pk=self.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def _update_if(self, condition: Q, **fields) -> bool:
+        changed = StripeConnection.objects.filter(pk=self.pk).filter(condition).update(**fields) == 1
+        if changed:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return changed
 
 
 class SyncRun(models.Model):
@@ -95,6 +177,25 @@ class SyncRun(models.Model):
     def calls_per_payment(self) -> float | None:
         touched = self.payments_new + self.payments_updated
         return round(self.api_calls / touched, 3) if touched else None
+
+    # The counters accumulate on the instance during the run (only this process writes the row while
+    # it holds the connection's lock), so ending a run saves the whole row once.
+
+    def finish(self, api_calls: int, finished_at: dt.datetime) -> None:
+        self.status = self.Status.OK
+        self._end(api_calls, finished_at)
+
+    def fail(self, message: str, api_calls: int, finished_at: dt.datetime) -> None:
+        self.status, self.error = self.Status.FAILED, message
+        self._end(api_calls, finished_at)
+
+    def stop(self, api_calls: int, finished_at: dt.datetime) -> None:
+        """Interrupted without an outcome: it stays running, and the next run marks it interrupted."""
+        self._end(api_calls, finished_at)
+
+    def _end(self, api_calls: int, finished_at: dt.datetime) -> None:
+        self.api_calls, self.finished_at = api_calls, finished_at
+        self.save()
 
 
 class Payment(models.Model):
@@ -164,9 +265,6 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.amount} {self.currency}"
-
-    def is_attributed(self) -> bool:
-        return self.session_id is not None
 
 
 class Refund(models.Model):
