@@ -19,9 +19,12 @@ run: $(VENV)/.installed
 	$(PY) manage.py sync_schedules
 	$(PY) manage.py run_all --host $(HOST) --port $(PORT)
 
+# Style, the one-way import contracts (pyproject.toml), and no module or function too long to read.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) .ci/check_sizes.py
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

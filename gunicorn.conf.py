@@ -27,6 +27,6 @@ graceful_timeout = 30
 
 def worker_exit(server, worker):
     """Write the worker's buffered page views before it exits (a graceful stop loses none)."""
-    from tracking import ingest
+    from tracking import buffer
 
-    ingest.close_buffer()
+    buffer.close_buffer()

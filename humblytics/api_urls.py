@@ -1,15 +1,15 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from humblytics.reports import api as reports_api
 from revenue import api as revenue_api
 from splittests import api as splittests_api
-from tracking import api as tracking_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("sites/<str:site_id>/summary", tracking_api.summary, name="api-summary"),
-    path("sites/<str:site_id>/breakdown", tracking_api.breakdown, name="api-breakdown"),
-    path("sites/<str:site_id>/timeseries", tracking_api.timeseries, name="api-timeseries"),
+    path("sites/<str:site_id>/summary", reports_api.summary, name="api-summary"),
+    path("sites/<str:site_id>/breakdown", reports_api.breakdown, name="api-breakdown"),
+    path("sites/<str:site_id>/timeseries", reports_api.timeseries, name="api-timeseries"),
     path("sites/<str:site_id>/payments", revenue_api.payments, name="api-payments"),
     path("sites/<str:site_id>/split-tests", splittests_api.split_tests, name="api-split-tests"),
     path("sites/<str:site_id>/split-tests/<int:test_id>", splittests_api.split_test, name="api-split-test"),

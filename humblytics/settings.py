@@ -159,7 +159,7 @@ else:
 
 INGEST_RATE_PER_IP = env_int("INGEST_RATE_PER_IP", 300, minimum=0)  # events per minute; 0: no limit
 INGEST_RATE_PER_SITE = env_int("INGEST_RATE_PER_SITE", 60_000, minimum=0)  # events per minute; 0: no limit
-# Buffered ingest (tracking/ingest.py IngestBuffer): the event API answers 202 once a view is admitted and a
+# Buffered ingest (tracking/buffer.py IngestBuffer): the event API answers 202 once a view is admitted and a
 # background thread per worker writes views in batches. On by default in production, off with DEBUG (tests,
 # development) so a stored view is visible as soon as the request returns.
 INGEST_BUFFER = env_bool("INGEST_BUFFER", not DEBUG)
@@ -191,11 +191,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "humblytics.lib.api.SiteKeyAuthentication",
+        "tracking.access.SiteKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [],
-    "DEFAULT_THROTTLE_CLASSES": ["humblytics.lib.api.ApiKeyThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["tracking.access.ApiKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env_str("API_THROTTLE_RATE") or "600/min"},
     "EXCEPTION_HANDLER": "humblytics.lib.api.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -4,9 +4,9 @@ from rest_framework import exceptions
 from rest_framework.decorators import api_view
 from rest_framework.pagination import CursorPagination
 
-from humblytics.lib.api import api_site
 from revenue.models import Payment
 from revenue.serializers import PaymentSerializer
+from tracking.access import api_site
 
 
 class PaymentCursor(CursorPagination):

@@ -10,12 +10,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_q.tasks import async_task
 
-from humblytics.lib.access import get_site_for_user
 from revenue import reports
 from revenue.connections import connect_stripe, disconnect_stripe
 from revenue.forms import ConnectStripeForm, DisconnectStripeForm
 from revenue.models import Payment, StripeConnection, SyncRun
 from revenue.stripe_client import REQUIRED_PERMISSIONS, KeyProblem
+from tracking.access import get_site_for_user
+from tracking.dimensions import SESSION_DIMENSIONS
 
 
 @sensitive_post_parameters("secret_key")
@@ -100,16 +101,7 @@ CSV_COLUMNS = [
     "view_id",
     "view_id_source",
     "unattributed_reason",
-    "channel",
-    "referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "entry_page",
-    "country",
-    "browser",
-    "os",
-    "device",
+    *SESSION_DIMENSIONS,
 ]
 
 
@@ -178,10 +170,7 @@ def export_payments(request, site_id: str):
                     _csv_safe(payment.view_id),
                     payment.view_id_source,
                     payment.unattributed_reason,
-                    *(
-                        _csv_safe(getattr(session, field)) if session else ""
-                        for field in CSV_COLUMNS[CSV_COLUMNS.index("channel") :]
-                    ),
+                    *(_csv_safe(getattr(session, field)) if session else "" for field in SESSION_DIMENSIONS),
                 ]
             )
             yield buffer.getvalue()

@@ -6,9 +6,9 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from humblytics.lib.api import api_site
-from splittests import lifecycle, measure
+from splittests import lifecycle, results
 from splittests.models import SplitTest
+from tracking.access import api_site
 
 
 class VariantSerializer(serializers.Serializer):
@@ -89,7 +89,7 @@ def represent(test: SplitTest, *, with_results: bool) -> dict:
         ],
     }
     if with_results:
-        outcome, currency = measure.results_for(test)
+        outcome, currency = results.results_for(test)
         body["results"] = {**outcome.to_dict(), "status": test.status, "currency": currency}
     return body
 

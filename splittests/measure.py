@@ -1,4 +1,4 @@
-"""From stored views and payments to per-variant figures for ``results.evaluate``.
+"""From stored views and payments to per-variant figures (``VariantData``) for ``results.evaluate``.
 
 A visitor (cookie-free visitor hash) is exposed at their first view carrying one of the test's
 variant keys on that variant's page, within the test's run. A revenue conversion is attributed net
@@ -9,20 +9,33 @@ currency only: amounts of different currencies are never added.
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db.models import Q
 from django.utils import timezone
 
 from revenue.models import Payment
+from revenue.reports import report_currency
 from splittests.models import SplitTest
-from splittests.results import Results, VariantData, evaluate
 from tracking.models import View
 
 
-def report_currency(test: SplitTest) -> str | None:
-    from revenue.reports import report_currency as site_currency
+@dataclass(frozen=True, slots=True)
+class VariantData:
+    """What the app measured for one variant.
 
-    return site_currency(test.site)
+    ``revenue_values`` holds the attributed net revenue (minor units) of each exposed visitor who
+    has any, one entry per visitor, zeros left out to keep memory small: the other
+    ``visitors - len(revenue_values)`` visitors count as 0 in every statistic.
+    """
+
+    key: str
+    name: str
+    is_control: bool
+    visitors: int
+    conversions: int
+    revenue_values: Sequence[int]
 
 
 def exposures(test: SplitTest, end: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
@@ -49,7 +62,7 @@ def exposures(test: SplitTest, end: dt.datetime) -> dict[str, tuple[str, dt.date
 def collect(test: SplitTest, now: dt.datetime | None = None) -> tuple[list[VariantData], str | None]:
     end = test.stopped_at or now or timezone.now()
     exposed = exposures(test, end)
-    currency = report_currency(test)
+    currency = report_currency(test.site)
     per_visitor: dict[str, int] = defaultdict(int)
     converted: set[str] = set()
     if test.started_at is not None and exposed:
@@ -96,15 +109,3 @@ def collect(test: SplitTest, now: dt.datetime | None = None) -> tuple[list[Varia
         for v in test.variants.all()
     ]
     return data, currency
-
-
-def results_for(test: SplitTest, now: dt.datetime | None = None) -> tuple[Results, str | None]:
-    data, currency = collect(test, now)
-    weights = [v.weight for v in test.variants.all()]
-    results = evaluate(
-        data,
-        weights=weights,
-        minimum_sample=test.minimum_sample,
-        cap_percentile=test.cap_percentile,
-    )
-    return results, currency

@@ -2,9 +2,12 @@
 
 import datetime as dt
 
+from django.utils import timezone
+
 from splittests import assignment
 from splittests.models import SplitTest
 from tracking import sessions as session_rules
+from tracking import snippet
 from tracking.models import Site, View
 
 
@@ -55,3 +58,16 @@ def tests_config(site: Site, tests: list[SplitTest], hashes: tuple[str, str], no
             }
         )
     return entries
+
+
+def render(site: Site, request) -> tuple[str, bool]:
+    """(script, is_personalised) for ``GET /hmbl.min.js``. A personalised script carries this visitor's
+    assignments and must not be cached by shared caches."""
+    tests = running_tests(site)
+    if not tests:
+        return snippet.template(False), False
+    now = timezone.now()
+    hashes = snippet.visitor_hashes_for(site, request, now)
+    if hashes is None:
+        return snippet.template(False), False
+    return snippet.with_config({"t": tests_config(site, tests, hashes, now)}), True

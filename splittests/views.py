@@ -1,13 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from humblytics.lib.access import get_site_for_user
 from revenue.reports import report_currency
-from splittests import lifecycle, measure, results
+from splittests import lifecycle, results, statistics
 from splittests.forms import CalculatorForm, SplitTestForm, initial_for
 from splittests.models import SplitTest
+from splittests.snippet_config import render as render_snippet
+from tracking import ingest
+from tracking.access import get_site_for_user
 
 
 def _test_for(request, site_id: str, test_id: int, *, owner_only: bool = False):
@@ -25,7 +28,7 @@ def list_split_tests(request, site_id: str):
     for test in tests:
         leader = None
         if test.status != SplitTest.Status.DRAFT:
-            outcome, _ = measure.results_for(test)
+            outcome, _ = results.results_for(test)
             challengers = [v for v in outcome.variants if v.visitors]
             if challengers:
                 leader = max(challengers, key=lambda v: v.revenue_per_visitor or 0)
@@ -111,7 +114,7 @@ def edit_split_test(request, site_id: str, test_id: int):
 @require_http_methods(["GET"])
 def split_test_detail(request, site_id: str, test_id: int):
     site, membership, test = _test_for(request, site_id, test_id)
-    outcome, currency = measure.results_for(test)
+    outcome, currency = results.results_for(test)
     return render(
         request,
         "splittests/detail.html",
@@ -157,13 +160,15 @@ def calculator(request, site_id: str):
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         try:
-            per_variant = results.sample_size_per_variant(
+            per_variant = statistics.sample_size_per_variant(
                 data["baseline"] / 100,
                 data["mde"] / 100,
                 significance=data["significance"],
                 power=data["power"],
             )
-            days = results.test_duration_days(data["daily_visitors"], per_variant, variants=data["variants"])
+            days = statistics.test_duration_days(
+                data["daily_visitors"], per_variant, variants=data["variants"]
+            )
             answer = {"per_variant": per_variant, "days": days, "total": per_variant * data["variants"]}
         except ValueError as exc:
             form.add_error(None, str(exc))
@@ -172,3 +177,25 @@ def calculator(request, site_id: str):
         "splittests/calculator.html",
         {"site": site, "membership": membership, "form": form, "answer": answer, "section": "splittests"},
     )
+
+
+@require_http_methods(["GET", "HEAD"])
+def serve_snippet(request):
+    """GET /hmbl.min.js?id=SITE_ID: the tracker, with the site's running split tests inlined."""
+    public_id = request.GET.get("id", "")
+    site = ingest.resolve_site(public_id) if ingest.SITE_ID_RE.match(public_id) else None
+    if site is None:
+        response = HttpResponse(
+            f"/* Humblytics: unknown site id {public_id[:16]!r} */",
+            status=404,
+            content_type="text/javascript",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+    script, personalised = render_snippet(site, request)
+    response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
+    # A script carrying this visitor's split-test assignment must not be shared by caches.
+    response["Cache-Control"] = "private, max-age=60" if personalised else "public, max-age=300"
+    response["Access-Control-Allow-Origin"] = "*"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -19,12 +19,13 @@
  * localStorage.humblytics_ignore = "true" (or window.humblytics_ignore = true on the page).
  *
  * Config contract: the server may replace the marker on the first line of the function below,
- * exactly the text `HMBL_CONFIG` in a block comment followed by `null`, with a JSON object.
+ * exactly the text `!HMBL_CONFIG` in a block comment followed by `null`, with a JSON object.
+ * The `!` makes it a comment the minifier (rjsmin) keeps.
  * This comment is stripped when served; the marker is kept.
  */
 (function (w, d, l, h, n) {
   "use strict";
-  var C = /*HMBL_CONFIG*/null;
+  var C = /*!HMBL_CONFIG*/null;
   var H = (w.Humblytics = w.Humblytics || {});
   // Loaded twice: keep the first instance.
   if (H.viewId) return;

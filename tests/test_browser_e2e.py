@@ -107,15 +107,15 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 def test_demo_dashboard_and_split_test_screenshots(live_server, browser, settings):
     """Builds a small demo (traffic through ingest, payments through the fake Stripe and the sync, a
     running split test), checks the pages a new user sees, and refreshes the README's screenshots."""
-    from humblytics import demo_data
+    from humblytics import demo
     from splittests.models import SplitTest
 
-    state = FakeStripe(keys={demo_data.DEMO_STRIPE_KEY: None})
+    state = FakeStripe(keys={demo.DEMO_STRIPE_KEY: None})
     with FakeStripeServer(state) as server:
         settings.STRIPE_API_BASE = server.url
         settings.STRIPE_REQUESTS_PER_SECOND_TEST = 1000
         call_command("demo", days=45, scale=0.8, stripe_url=server.url, stdout=io.StringIO())
-    site = Site.objects.get(name=demo_data.DEMO_SITE_NAME)
+    site = Site.objects.get(name=demo.DEMO_SITE_NAME)
     test = SplitTest.objects.get(site=site)
     assert Payment.objects.filter(site=site, session__isnull=False).exists()
 
@@ -123,8 +123,8 @@ def test_demo_dashboard_and_split_test_screenshots(live_server, browser, setting
     try:
         page = context.new_page()
         page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", demo_data.DEMO_USERNAME)
-        page.fill("#id_password", demo_data.DEMO_PASSWORD)
+        page.fill("#id_username", demo.DEMO_USERNAME)
+        page.fill("#id_password", demo.DEMO_PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{live_server.url}/")
 

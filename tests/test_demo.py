@@ -18,7 +18,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.utils import timezone
 
-from humblytics import demo_data
+from humblytics import demo
 from revenue.fakestripe import FakeStripe, FakeStripeServer
 from revenue.models import Dispute, Payment, Refund, StripeConnection
 from splittests.measure import exposures
@@ -30,7 +30,7 @@ SMALL = {"days": 45, "scale": 0.2}
 
 
 def fresh_fake() -> FakeStripe:
-    return FakeStripe(keys={demo_data.DEMO_STRIPE_KEY: None})
+    return FakeStripe(keys={demo.DEMO_STRIPE_KEY: None})
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def run_demo(**options) -> str:
 
 
 def demo_site() -> Site:
-    return Site.objects.get(domain=demo_data.DEMO_DOMAIN)
+    return Site.objects.get(domain=demo.DEMO_DOMAIN)
 
 
 def snapshot(site: Site) -> dict:
@@ -69,7 +69,7 @@ def snapshot(site: Site) -> dict:
 def test_demo_builds_a_site_with_traffic_payments_and_a_split_test(fake_stripe):
     output = run_demo()
 
-    user = authenticate(username=demo_data.DEMO_USERNAME, password=demo_data.DEMO_PASSWORD)
+    user = authenticate(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
     assert user is not None
     assert "username demo  password demo-humblytics" in output
     site = demo_site()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from humblytics.lib.jsmin import minify_js
+from tracking.snippet import minify as minify_js
 
 pytestmark = pytest.mark.browser
 

@@ -5,31 +5,24 @@ that decide the answer (bot, unknown site, hostname); ``store`` writes admitted 
 per batch. ``ingest`` is both, synchronously, and returns ``Accepted`` or ``Dropped(reason)`` (tests, the
 demo, commands). The HTTP view calls ``submit``, which with ``INGEST_BUFFER`` on (the default when DEBUG
 is off) answers as soon as the view is admitted and leaves the write to this process's ``IngestBuffer``
-(see its docstring for the loss window). Nothing here stores the IP address or the user agent: they
-only feed the daily-salted visitor hash and enrichment.
+(``tracking.buffer``; see its docstring for the loss window). Nothing here stores the IP address or the
+user agent: they only feed the daily-salted visitor hash and enrichment.
 """
 
-import atexit
 import datetime as dt
 import json
-import logging
-import multiprocessing.util
-import os
 import re
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db import connection as db_connection
 
-from tracking import enrich, sessions, visitors
+from tracking import bots, buffer, channels, enrich, referrers, sessions, useragents, visitors
 from tracking.models import Session, Site, View
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024
 MAX_URL_LENGTH = 2048
@@ -105,6 +98,35 @@ def _string(data: dict, key: str, *, required: bool, max_length: int) -> str:
 
 def parse_event(body: bytes) -> Event:
     """Validate a raw body strictly. Raises BadEvent (400, or 413 for an oversized body)."""
+    data = _json_object(body)
+    if data.get("type", "pageview") != "pageview":
+        raise BadEvent('type must be "pageview"')
+    site = _string(data, "site", required=True, max_length=16)
+    if not SITE_ID_RE.match(site):
+        raise BadEvent("site must be a 7-character site id")
+    view_id = _string(data, "view_id", required=True, max_length=64)
+    if not VIEW_ID_RE.match(view_id):
+        raise BadEvent("view_id must be 16 to 64 URL-safe characters (A-Z, a-z, 0-9, - and _)")
+    url = _string(data, "url", required=True, max_length=MAX_URL_LENGTH)
+    hostname, path = _page(url)
+    referrer = _string(data, "referrer", required=False, max_length=MAX_URL_LENGTH)
+    screen_width = _screen_width(data)
+    variant = _string(data, "variant", required=False, max_length=64)
+    if variant and not VARIANT_RE.match(variant):
+        raise BadEvent("variant must be up to 64 URL-safe characters")
+    return Event(
+        site=site,
+        view_id=view_id,
+        url=url,
+        hostname=hostname,
+        path=path,
+        referrer=referrer,
+        screen_width=screen_width,
+        variant=variant,
+    )
+
+
+def _json_object(body: bytes) -> dict:
     if len(body) > MAX_BODY_BYTES:
         raise BadEvent(f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
     try:
@@ -116,17 +138,11 @@ def parse_event(body: bytes) -> Event:
         raise BadEvent(f"body is not valid JSON: {message}") from None
     if not isinstance(data, dict):
         raise BadEvent("body must be a JSON object")
+    return data
 
-    event_type = data.get("type", "pageview")
-    if event_type != "pageview":
-        raise BadEvent('type must be "pageview"')
-    site = _string(data, "site", required=True, max_length=16)
-    if not SITE_ID_RE.match(site):
-        raise BadEvent("site must be a 7-character site id")
-    view_id = _string(data, "view_id", required=True, max_length=64)
-    if not VIEW_ID_RE.match(view_id):
-        raise BadEvent("view_id must be 16 to 64 URL-safe characters (A-Z, a-z, 0-9, - and _)")
-    url = _string(data, "url", required=True, max_length=MAX_URL_LENGTH)
+
+def _page(url: str) -> tuple[str, str]:
+    """(hostname, path) of an absolute http(s) page URL; the path is cut to ``MAX_PAGE_LENGTH``."""
     try:
         parts = urlsplit(url)
         hostname = parts.hostname or ""
@@ -134,7 +150,10 @@ def parse_event(body: bytes) -> Event:
         raise BadEvent("url is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not hostname:
         raise BadEvent("url must be an absolute http(s) URL")
-    referrer = _string(data, "referrer", required=False, max_length=MAX_URL_LENGTH)
+    return hostname, (parts.path or "/")[:MAX_PAGE_LENGTH]
+
+
+def _screen_width(data: dict) -> int | None:
     screen_width = data.get("screen_width")
     if screen_width is not None and (
         isinstance(screen_width, bool)
@@ -142,20 +161,7 @@ def parse_event(body: bytes) -> Event:
         or not 0 <= screen_width <= 100_000
     ):
         raise BadEvent("screen_width must be an integer between 0 and 100000")
-    variant = _string(data, "variant", required=False, max_length=64)
-    if variant and not VARIANT_RE.match(variant):
-        raise BadEvent("variant must be up to 64 URL-safe characters")
-    path = (parts.path or "/")[:MAX_PAGE_LENGTH]
-    return Event(
-        site=site,
-        view_id=view_id,
-        url=url,
-        hostname=hostname,
-        path=path,
-        referrer=referrer,
-        screen_width=screen_width,
-        variant=variant,
-    )
+    return screen_width
 
 
 _site_cache: dict[str, tuple[float, Site | None]] = {}
@@ -191,7 +197,7 @@ class Pending:
 
 def admit(event: Event, visitor: Visitor) -> Site | Dropped:
     """The checks answered before anything is stored: bots, unknown site (raises), foreign hostname."""
-    reason = enrich.bot_reason(visitor.user_agent)
+    reason = bots.bot_reason(visitor.user_agent)
     if reason:
         return Dropped(reason)
     site = resolve_site(event.site)
@@ -216,7 +222,7 @@ def submit(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Queue
     if isinstance(site, Dropped):
         return site
     pending = Pending(site, event, visitor, now)
-    if settings.INGEST_BUFFER and get_buffer().add(pending):
+    if settings.INGEST_BUFFER and buffer.get_buffer(store).add(pending):
         return Queued()
     return store([pending])[0]
 
@@ -249,67 +255,26 @@ def store(pendings: Sequence[Pending]) -> list[Accepted]:
 def _store(pendings: Sequence[Pending], *, check_existing: bool) -> list[Accepted]:
     hashes = [visitors.visitor_hashes(p.now, p.site.pk, p.visitor.ip, p.visitor.user_agent) for p in pendings]
     sessions.lock_visitors(h[0] for h in hashes)
-    existing: dict[tuple[int, str], View] = {}
-    if check_existing:
-        for view in View.objects.filter(
-            site_id__in={p.site.pk for p in pendings}, view_id__in={p.event.view_id for p in pendings}
-        ).select_related("session"):
-            existing[(view.site_id, view.view_id)] = view
+    existing = _stored_views(pendings) if check_existing else {}
     since = min(p.now for p in pendings) - sessions.SESSION_IDLE_TIMEOUT
-    open_sessions = sessions.recent_sessions(
-        (p.site.pk for p in pendings), (h for pair in hashes for h in pair), since
+    batch_sessions = _BatchSessions(
+        sessions.recent_sessions((p.site.pk for p in pendings), (h for pair in hashes for h in pair), since)
     )
-
     results: list[Accepted | None] = [None] * len(pendings)
-    new_sessions: list[Session] = []
-    extended: dict[int, list] = {}  # stored session pk → [views added, latest time, its page]
     new_views: list[tuple[int, View]] = []
     batch_views: dict[tuple[int, str], View] = {}
-    order = sorted(range(len(pendings)), key=lambda index: pendings[index].now)
-    for index in order:
-        pending, pair = pendings[index], hashes[index]
-        site, event, now = pending.site, pending.event, pending.now
-        key = (site.pk, event.view_id)
+    for index in sorted(range(len(pendings)), key=lambda index: pendings[index].now):
+        pending = pendings[index]
+        key = (pending.site.pk, pending.event.view_id)
         duplicate_of = existing.get(key) or batch_views.get(key)
         if duplicate_of is not None:
             results[index] = Accepted(duplicate_of, duplicate=True)
             continue
-        candidates = [
-            session
-            for visitor_hash in pair
-            if (session := open_sessions.get((site.pk, visitor_hash))) is not None
-            and sessions.is_open(session, now)
-        ]
-        if candidates:
-            session = max(candidates, key=lambda candidate: candidate.last_seen_at)
-            session.pageviews += 1
-            if now >= session.last_seen_at:
-                session.last_seen_at, session.exit_page = now, event.path
-            if session.pk is not None:
-                change = extended.setdefault(session.pk, [0, now, event.path])
-                change[0] += 1
-                if now >= change[1]:
-                    change[1], change[2] = now, event.path
-        else:
-            session = _new_session(site, event, pending.visitor, pair[0], now)
-            new_sessions.append(session)
-            open_sessions[(site.pk, pair[0])] = session
-        view = View(
-            site=site,
-            session=session,
-            view_id=event.view_id,
-            created_at=now,
-            hostname=event.hostname[:253],
-            page=event.path,
-            screen_width=event.screen_width,
-            variant=event.variant,
-        )
-        batch_views[key] = view
+        session = batch_sessions.add_view(pending, hashes[index])
+        batch_views[key] = view = _new_view(pending, session)
         new_views.append((index, view))
 
-    if new_sessions:
-        _insert(new_sessions, ("site_id", "visitor_hash", "started_at"))
-    sessions.extend_sessions([(pk, added, seen, page) for pk, (added, seen, page) in extended.items()])
+    batch_sessions.save()
     if new_views:
         for _, view in new_views:
             view.session_id = view.session.pk
@@ -317,6 +282,72 @@ def _store(pendings: Sequence[Pending], *, check_existing: bool) -> list[Accepte
     for index, view in new_views:
         results[index] = Accepted(view)
     return results  # type: ignore[return-value]
+
+
+def _stored_views(pendings: Sequence[Pending]) -> dict[tuple[int, str], View]:
+    """The batch's views already stored, by (site pk, view id)."""
+    return {
+        (view.site_id, view.view_id): view
+        for view in View.objects.filter(
+            site_id__in={p.site.pk for p in pendings}, view_id__in={p.event.view_id for p in pendings}
+        ).select_related("session")
+    }
+
+
+@dataclass
+class _BatchSessions:
+    """The sessions a batch touches: open ones it extends and new ones it opens, written by ``save``."""
+
+    recent: dict[tuple[int, str], Session]  # (site pk, visitor hash) → latest session
+    new: list[Session] = field(default_factory=list)
+    extended: dict[int, list] = field(default_factory=dict)  # stored pk → [views added, latest time, page]
+
+    def add_view(self, pending: Pending, hashes: tuple[str, str]) -> Session:
+        """The visitor's open session (by today's or yesterday's hash) with this view counted, else a new
+        session opened with today's hash. Views come in time order within a batch."""
+        site, event, now = pending.site, pending.event, pending.now
+        candidates = [
+            session
+            for visitor_hash in hashes
+            if (session := self.recent.get((site.pk, visitor_hash))) is not None
+            and sessions.is_open(session, now)
+        ]
+        if not candidates:
+            session = _new_session(site, event, pending.visitor, hashes[0], now)
+            self.new.append(session)
+            self.recent[(site.pk, hashes[0])] = session
+            return session
+        session = max(candidates, key=lambda candidate: candidate.last_seen_at)
+        session.pageviews += 1
+        if now >= session.last_seen_at:
+            session.last_seen_at, session.exit_page = now, event.path
+        if session.pk is not None:
+            change = self.extended.setdefault(session.pk, [0, now, event.path])
+            change[0] += 1
+            if now >= change[1]:
+                change[1], change[2] = now, event.path
+        return session
+
+    def save(self) -> None:
+        if self.new:
+            _insert(self.new, ("site_id", "visitor_hash", "started_at"))
+        sessions.extend_sessions(
+            [(pk, added, seen, page) for pk, (added, seen, page) in self.extended.items()]
+        )
+
+
+def _new_view(pending: Pending, session: Session) -> View:
+    event = pending.event
+    return View(
+        site=pending.site,
+        session=session,
+        view_id=event.view_id,
+        created_at=pending.now,
+        hostname=event.hostname[:253],
+        page=event.path,
+        screen_width=event.screen_width,
+        variant=event.variant,
+    )
 
 
 def _insert(rows: Sequence[Session] | Sequence[View], key: tuple[str, ...]) -> None:
@@ -349,9 +380,9 @@ def _insert(rows: Sequence[Session] | Sequence[View], key: tuple[str, ...]) -> N
 
 
 def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, now: dt.datetime) -> Session:
-    referrer = enrich.referrer_source(event.referrer, site.domain)
-    utm = enrich.utm_from_url(event.url)
-    client = enrich.parse_user_agent(visitor.user_agent, event.screen_width)
+    referrer = referrers.referrer_source(event.referrer, site.domain)
+    utm = channels.utm_from_url(event.url)
+    client = useragents.parse_user_agent(visitor.user_agent, event.screen_width)
     return Session(
         site=site,
         visitor_hash=visitor_hash,
@@ -363,7 +394,9 @@ def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, 
         hostname=event.hostname[:253],
         referrer=referrer.source[:253],
         referrer_domain=referrer.domain[:253],
-        channel=enrich.channel(referrer.source, referrer.domain, utm, enrich.click_ids_from_url(event.url)),
+        channel=channels.channel(
+            referrer.source, referrer.domain, utm, channels.click_ids_from_url(event.url)
+        ),
         utm_source=utm.source,
         utm_medium=utm.medium,
         utm_campaign=utm.campaign,
@@ -376,171 +409,9 @@ def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, 
     )
 
 
-# ---------------------------------------------------------------------------------------------------
-# Buffered writes for the HTTP path
-# ---------------------------------------------------------------------------------------------------
-
-
-class IngestBuffer:
-    """Admitted views of this process, written in batches by a background thread.
-
-    ``add`` is called by request threads and never touches the database. A daemon thread wakes every
-    ``interval`` seconds, or as soon as ``max_batch`` views wait, and stores them with ``store`` in
-    batches of up to ``max_batch`` (one transaction and 7 round trips per batch instead of per view).
-    Sessions stay right: a batch resolves its visitors' sessions with one query under advisory locks
-    on those visitors, so a visitor's views in one batch share a session, and two workers flushing
-    the same visitor at once are serialised by the lock and cannot open two sessions.
-
-    Loss window, stated plainly: the API has answered 202 before the view is written.
-    - A graceful stop (SIGTERM/SIGINT to gunicorn or granian, a deploy, a worker recycled with
-      ``max_requests``) loses nothing: ``close`` runs at worker exit (gunicorn's ``worker_exit`` hook
-      in gunicorn.conf.py, ``atexit``, and multiprocessing's exit finalisers for granian's workers)
-      and writes everything still buffered.
-    - ``kill -9`` of a worker, an OOM kill, a gunicorn worker timeout or a machine crash loses at most
-      what that worker buffered and had not committed: about ``interval`` seconds of its events (plus
-      the batch being written), never more than ``max_pending`` views.
-    - While the database is unreachable, views stay buffered (up to ``max_pending``) and are retried
-      each interval; beyond that ``add`` refuses and the view is stored synchronously instead.
-    A batch that fails on its data (not on the connection) is retried view by view, so one bad view
-    is logged and dropped without holding back the others.
-    """
-
-    def __init__(self, interval: float, max_batch: int, max_pending: int):
-        self.interval = interval
-        self.max_batch = max_batch
-        self.max_pending = max_pending
-        self._items: list[Pending] = []
-        self._lock = threading.Lock()  # guards _items
-        self._flush_lock = threading.Lock()  # one writer at a time in this process
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def add(self, pending: Pending) -> bool:
-        """Queue one admitted view; False when the buffer is full or closed (store it directly)."""
-        if self._stopping:
-            return False
-        self._start()
-        with self._lock:
-            if len(self._items) >= self.max_pending:
-                return False
-            self._items.append(pending)
-            size = len(self._items)
-        if size >= self.max_batch:
-            self._wake.set()
-        return True
-
-    def flush(self) -> int:
-        """Write everything buffered now; returns the number of views written. Raises on a DB outage
-        after putting the unwritten views back."""
-        written = 0
-        with self._flush_lock:
-            while True:
-                with self._lock:
-                    batch = self._items[: self.max_batch]
-                    del self._items[: self.max_batch]
-                if not batch:
-                    return written
-                try:
-                    store(batch)
-                except (OperationalError, InterfaceError):
-                    with self._lock:
-                        self._items[:0] = batch
-                    # The connection may be dead: let the next attempt open a fresh one.
-                    db_connection.close()
-                    raise
-                except Exception:
-                    # Bad data or a bug in one view must not cost the whole batch: write them one by one.
-                    logger.exception("ingest batch of %d failed; retrying its views one by one", len(batch))
-                    for pending in batch:
-                        try:
-                            store([pending])
-                        except Exception:
-                            logger.exception(
-                                "dropped view %s of site %s", pending.event.view_id, pending.site.pk
-                            )
-                written += len(batch)
-
-    def close(self, timeout: float = 25.0) -> None:
-        """Stop the thread and write what is left (called at worker exit; safe to call twice)."""
-        if os.getpid() != self._pid:
-            return
-        self._stopping = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-        deadline = time.monotonic() + timeout
-        while self._items:
-            try:
-                self.flush()
-            except DatabaseError:
-                if time.monotonic() > deadline:
-                    logger.error("ingest buffer: database unreachable at exit, %d views lost", len(self))
-                    return
-                time.sleep(0.5)
-        db_connection.close()
-
-    def _start(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():
-                # Forked after use: the parent's thread and views are not ours.
-                self._pid, self._items, self._thread = os.getpid(), [], None
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="ingest-buffer", daemon=True)
-            self._thread.start()
-        atexit.register(self.close)
-        # multiprocessing children (granian's workers) leave through os._exit(): no atexit there, but
-        # multiprocessing runs its exit finalisers first.
-        multiprocessing.util.Finalize(self, self.close, exitpriority=100)
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._stopping:
-                break
-            try:
-                self.flush()
-            except Exception:
-                logger.exception("ingest buffer: flush failed; %d views kept for the next attempt", len(self))
-                time.sleep(min(5.0, self.interval * 10))
-        db_connection.close()
-
-
-_buffer: IngestBuffer | None = None
-_buffer_lock = threading.Lock()
-
-
-def get_buffer() -> IngestBuffer:
-    global _buffer
-    if _buffer is None:
-        with _buffer_lock:
-            if _buffer is None:
-                _buffer = IngestBuffer(
-                    interval=settings.INGEST_BUFFER_INTERVAL_MS / 1000,
-                    max_batch=settings.INGEST_BUFFER_MAX_BATCH,
-                    max_pending=settings.INGEST_BUFFER_MAX_PENDING,
-                )
-    return _buffer
-
-
-def close_buffer() -> None:
-    """Write every buffered view of this process now and stop its thread (worker exit hooks)."""
-    if _buffer is not None:
-        _buffer.close()
-
-
 def warm_up() -> None:
     """Build what the first hit would otherwise pay for (user agent matchers, ~0.2 s)."""
-    enrich.parse_user_agent(
+    useragents.parse_user_agent(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36"
     )

@@ -27,27 +27,16 @@ import datetime as dt
 import secrets
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
+from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.models import DailyRollup, RollupDay, RollupState, Session, Site, View
 
-SESSION_DIMENSIONS = (
-    "channel",
-    "referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "entry_page",
-    "country",
-    "browser",
-    "os",
-    "device",
-)
 TOTAL = ""  # the dimension (and value) of the all-traffic rows
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
@@ -235,8 +224,13 @@ def _pending_runs(site: Site, tz: zoneinfo.ZoneInfo, now: dt.datetime) -> list[t
     if open_since is not None:
         hold = open_since.astimezone(tz).date()
         pending = [day for day in pending if day < hold]
+    return _contiguous_runs(pending)
+
+
+def _contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """``(first, last)`` of each run of consecutive days in ascending ``days``."""
     runs: list[tuple[dt.date, dt.date]] = []
-    for day in pending:
+    for day in days:
         if runs and runs[-1][1] + dt.timedelta(days=1) == day:
             runs[-1] = (runs[-1][0], day)
         else:
@@ -275,7 +269,34 @@ def _build(site: Site, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> 
         _build_locked(site, days, start_at, end_at, day_of, local_day)
 
 
-def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
+_DayOf = Callable[[dt.datetime], dt.date]
+# (dimension, value, day, last_day): the key of one DailyRollup row.
+_RowKey = tuple[str, str, dt.date, dt.date | None]
+# (dimension, visitor hash, value) or ("page#", session id, page) → the latest day it appeared on.
+_LastSeen = dict[tuple, dt.date]
+
+
+def _build_locked(
+    site: Site,
+    days: list[dt.date],
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    day_of: _DayOf,
+    local_day: _DayOf,
+) -> None:
+    sessions, views = _read_batch(site, start_at, end_at)
+    info = _session_info(sessions, views)
+    last_seen = _last_seen_before(
+        site, start_at, {visitor_hash for visitor_hash, _ in info.values()}, local_day
+    )
+    rows: dict[_RowKey, _Counts] = defaultdict(_Counts)
+    sessions_per_day = _count_sessions(sessions, day_of, last_seen, rows)
+    views_per_day = _count_views(views, info, day_of, last_seen, rows)
+    _replace_days(site, days, rows, views_per_day, sessions_per_day)
+
+
+def _read_batch(site: Site, start_at: dt.datetime, end_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
+    """Sessions started and views written in ``[start_at, end_at)``, in time order."""
     fields = ("id", "visitor_hash", "started_at", "last_seen_at", "pageviews", *SESSION_DIMENSIONS)
     sessions = list(
         Session.objects.filter(site=site, started_at__gte=start_at, started_at__lt=end_at)
@@ -287,7 +308,11 @@ def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
         .order_by("created_at", "id")
         .values_list("session_id", "created_at", "page")
     )
-    # Hash and dimension values of every session with a view in the batch (some started before it).
+    return sessions, views
+
+
+def _session_info(sessions: list[tuple], views: list[tuple]) -> dict[int, tuple[str, tuple]]:
+    """Hash and dimension values of every session with a view in the batch (some started before it)."""
     info = {row[0]: (row[1], row[5:]) for row in sessions}
     missing = sorted({session_id for session_id, _, _ in views} - info.keys())
     for chunk in _chunks(missing):
@@ -295,16 +320,18 @@ def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
             "id", "visitor_hash", *SESSION_DIMENSIONS
         ):
             info[row[0]] = (row[1], row[2:])
+    return info
 
-    # The latest day before the batch on which each (dimension, hash, value) appeared.
-    last_seen: dict[tuple, dt.date] = {}
+
+def _last_seen_before(site: Site, start_at: dt.datetime, hashes: set[str], local_day: _DayOf) -> _LastSeen:
+    """The latest day before the batch on which each (dimension, hash, value) appeared."""
+    last_seen: _LastSeen = {}
 
     def remember(key: tuple, day: dt.date) -> None:
         if key not in last_seen or last_seen[key] < day:
             last_seen[key] = day
 
-    hashes = sorted({visitor_hash for visitor_hash, _ in info.values()})
-    for chunk in _chunks(hashes):
+    for chunk in _chunks(sorted(hashes)):
         earlier = Session.objects.filter(site=site, started_at__lt=start_at, visitor_hash__in=chunk)
         for visitor_hash, started_at, *values in earlier.values_list(
             "visitor_hash", "started_at", *SESSION_DIMENSIONS
@@ -320,8 +347,14 @@ def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
             day = local_day(created_at)
             remember(("page", visitor_hash, page), day)
             remember(("page#", session_id, page), day)
+    return last_seen
 
-    rows: dict[tuple, _Counts] = defaultdict(_Counts)
+
+def _count_sessions(
+    sessions: list[tuple], day_of: _DayOf, last_seen: _LastSeen, rows: dict[_RowKey, _Counts]
+) -> dict[dt.date, int]:
+    """Add each session to the all-traffic row and its dimension rows of its start day; returns sessions
+    per day. A visitor's first appearance with a value moves ``last_seen`` on to that day."""
     sessions_per_day: dict[dt.date, int] = defaultdict(int)
     for _sid, visitor_hash, started_at, last_seen_at, pageviews, *values in sessions:
         day = day_of(started_at)
@@ -339,7 +372,18 @@ def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
             if previous != day:
                 rows[(dimension, value, day, previous)].visitors += 1
                 last_seen[key] = day
+    return sessions_per_day
 
+
+def _count_views(
+    views: list[tuple],
+    info: dict[int, tuple[str, tuple]],
+    day_of: _DayOf,
+    last_seen: _LastSeen,
+    rows: dict[_RowKey, _Counts],
+) -> dict[dt.date, int]:
+    """Add each view to its page's row of its day, with the page's first appearances per visitor and per
+    session, and to its session's all-traffic and dimension rows of that day; returns views per day."""
     views_per_day: dict[dt.date, int] = defaultdict(int)
     per_session_day: dict[tuple[int, dt.date], int] = defaultdict(int)
     for session_id, created_at, page in views:
@@ -361,7 +405,16 @@ def _build_locked(site, days, start_at, end_at, day_of, local_day) -> None:
         rows[(TOTAL, TOTAL, day, None)].views += count
         for dimension, value in zip(SESSION_DIMENSIONS, info[session_id][1], strict=True):
             rows[(dimension, value, day, None)].views += count
+    return views_per_day
 
+
+def _replace_days(
+    site: Site,
+    days: list[dt.date],
+    rows: dict[_RowKey, _Counts],
+    views_per_day: dict[dt.date, int],
+    sessions_per_day: dict[dt.date, int],
+) -> None:
     first, last = days[0], days[-1]
     DailyRollup.objects.filter(site=site, day__range=(first, last)).delete()
     RollupDay.objects.filter(site=site, day__range=(first, last)).delete()

@@ -7,7 +7,6 @@ app_name = "tracking"
 urlpatterns = [
     path("", views.list_sites, name="sites"),
     path("sites/new/", views.new_site, name="new_site"),
-    path("sites/<str:site_id>/", views.dashboard, name="dashboard"),
     path("sites/<str:site_id>/settings/", views.site_settings, name="settings"),
     path("sites/<str:site_id>/settings/delete/", views.delete_site, name="delete_site"),
     path("sites/<str:site_id>/settings/api/", views.api_keys, name="api_keys"),

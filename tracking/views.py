@@ -11,16 +11,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
-from humblytics.lib.access import get_site_for_user
-from tracking import apikeys, enrich, ingest, retention, snippet, stats
+from tracking import apikeys, enrich, ingest, retention, snippet
+from tracking.access import get_site_for_user
 from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
 from tracking.sites import create_site
-
-
-def snippet_for(request, site: Site) -> str:
-    src = request.build_absolute_uri(f"/hmbl.min.js?id={site.public_id}")
-    return f'<script defer src="{src}"></script>'
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -50,7 +45,7 @@ def new_site(request):
     if request.method == "POST" and form.is_valid():
         site = create_site(request.user, **form.cleaned_data)
         messages.success(request, f"{site.name} is ready. Paste the snippet into your pages.")
-        return redirect("tracking:dashboard", site_id=site.public_id)
+        return redirect("reports:dashboard", site_id=site.public_id)
     return render(request, "tracking/new_site.html", {"form": form, "timezones": timezone_choices()})
 
 
@@ -73,45 +68,10 @@ def site_settings(request, site_id: str):
             "membership": membership,
             "form": form,
             "timezones": timezone_choices(),
-            "snippet": snippet_for(request, site),
+            "snippet": snippet.tag_for(request, site),
             "has_views": View.objects.filter(site=site).exists(),
             "delete_form": DeleteSiteForm(site=site),
             "tab": "general",
-        },
-    )
-
-
-@login_required
-@require_http_methods(["GET"])
-def dashboard(request, site_id: str):
-    site, membership = get_site_for_user(request.user, site_id)
-    query, error = stats.parse_query_or_default(site, request.GET)
-    notices = []
-    if error:
-        fallback = "without filters" if error.param == "filter" else "for the last 30 days instead"
-        notices.append(f"{error.message}: showing the dashboard {fallback}.")
-    metric, sort = request.GET.get("metric", "visitors"), request.GET.get("sort", "visitors")
-    if metric not in ("visitors", "revenue"):
-        notices.append("The chart shows visitors or revenue: showing visitors.")
-        metric = "visitors"
-    if sort not in stats.ORDERS:
-        notices.append("Tables sort by visitors or revenue: sorting by visitors.")
-        sort = "visitors"
-    has_views = stats.has_views(site)
-    return render(
-        request,
-        "tracking/dashboard.html",
-        {
-            "site": site,
-            "membership": membership,
-            "snippet": snippet_for(request, site),
-            "section": "dashboard",
-            "query": query,
-            "notices": notices,
-            "metric": metric,
-            "sort": sort,
-            "has_views": has_views,
-            "report": stats.overview(query, order_by=sort) if has_views else None,
         },
     )
 
@@ -182,28 +142,6 @@ def _country_header(request) -> str:
         return ""
     meta_key = "HTTP_" + settings.COUNTRY_HEADER.upper().replace("-", "_")
     return request.META.get(meta_key, "")[:8]
-
-
-@require_http_methods(["GET", "HEAD"])
-def serve_snippet(request):
-    """GET /hmbl.min.js?id=SITE_ID: the tracker, with the site's running split tests inlined."""
-    public_id = request.GET.get("id", "")
-    site = ingest.resolve_site(public_id) if ingest.SITE_ID_RE.match(public_id) else None
-    if site is None:
-        response = HttpResponse(
-            f"/* Humblytics: unknown site id {public_id[:16]!r} */",
-            status=404,
-            content_type="text/javascript",
-        )
-        response["Cache-Control"] = "no-store"
-        return response
-    script, personalised = snippet.render(site, request)
-    response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
-    # A script carrying this visitor's split-test assignment must not be shared by caches.
-    response["Cache-Control"] = "private, max-age=60" if personalised else "public, max-age=300"
-    response["Access-Control-Allow-Origin"] = "*"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 @login_required

@@ -1,76 +1,4 @@
-"""REST API plumbing: site API key authentication, per-site access, throttling, error shape."""
-
-from django.http import Http404
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication
-from rest_framework.throttling import SimpleRateThrottle
-
-from tracking.apikeys import verify_api_key
-from tracking.models import ApiKey, Membership, Site
-
-
-class ApiKeyUser:
-    """Who a bearer key acts as: the key itself, for exactly one site."""
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-
-    def __init__(self, api_key: ApiKey):
-        self.api_key = api_key
-        self.pk = None
-
-    def __str__(self) -> str:
-        return f"api key {self.api_key.prefix}…"
-
-
-class SiteKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
-            return None
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        row = verify_api_key(key.strip())
-        if row is None:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        return ApiKeyUser(row), row
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="humblytics"'
-
-
-def api_site(request, site_id: str, *, write: bool = False) -> Site:
-    """The site the caller may use: its own key's site, or a site the logged-in user belongs to."""
-    if isinstance(request.auth, ApiKey):
-        if request.auth.site.public_id != site_id:
-            raise exceptions.PermissionDenied("This API key belongs to another site.")
-        return request.auth.site
-    user = request.user
-    if user is None or not user.is_authenticated:
-        raise exceptions.NotAuthenticated("Send Authorization: Bearer <site API key> or log in.")
-    membership = Membership.objects.select_related("site").filter(user=user, site__public_id=site_id).first()
-    if membership is None:
-        raise Http404
-    if write and not membership.is_owner:
-        raise exceptions.PermissionDenied("Only the site's owners can change this.")
-    return membership.site
-
-
-class ApiKeyThrottle(SimpleRateThrottle):
-    scope = "api"
-
-    def get_cache_key(self, request, view):
-        if isinstance(request.auth, ApiKey):
-            ident = f"key-{request.auth.pk}"
-        elif request.user is not None and request.user.is_authenticated:
-            ident = f"user-{request.user.pk}"
-        else:
-            ident = self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+"""REST API plumbing that knows no app: the error shape."""
 
 
 def api_exception_handler(exc, context):
@@ -93,11 +21,3 @@ def api_exception_handler(exc, context):
     elif isinstance(data, list):
         response.data = {"error": " ".join(str(item) for item in data)}
     return response
-
-
-class SiteKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "humblytics.lib.api.SiteKeyAuthentication"
-    name = "siteApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A site API key (Settings → API)."}

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django import template
 
 from humblytics.lib.money import format_money
+from tracking.dimensions import LABELS
 
 register = template.Library()
 
@@ -53,29 +54,14 @@ def money_or_dash(amount, currency):
     return format_money(amount, currency)
 
 
-DIMENSION_LABELS = {
-    "channel": ("Channels", "Channel"),
-    "referrer": ("Referrers", "Referrer"),
-    "utm_source": ("Sources", "UTM source"),
-    "utm_medium": ("Mediums", "UTM medium"),
-    "utm_campaign": ("Campaigns", "UTM campaign"),
-    "entry_page": ("Entry pages", "Entry page"),
-    "page": ("Pages", "Page"),
-    "country": ("Countries", "Country"),
-    "browser": ("Browsers", "Browser"),
-    "os": ("Operating systems", "OS"),
-    "device": ("Devices", "Device"),
-}
-
-
 @register.filter
 def dimension_title(dimension: str) -> str:
-    return DIMENSION_LABELS.get(dimension, (dimension, dimension))[0]
+    return LABELS.get(dimension, (dimension, dimension))[0]
 
 
 @register.filter
 def dimension_name(dimension: str) -> str:
-    return DIMENSION_LABELS.get(dimension, (dimension, dimension))[1]
+    return LABELS.get(dimension, (dimension, dimension))[1]
 
 
 @register.filter
@@ -172,7 +158,7 @@ def _chart_value_label(value: float, metric: str, currency: str | None) -> str:
     return f"{int(value):,}"
 
 
-@register.inclusion_tag("tracking/_chart.html")
+@register.inclusion_tag("reports/_chart.html")
 def bar_chart(rows, metric: str, currency: str | None, granularity: str):
     """Geometry for a server-rendered SVG bar chart of ``rows[*][metric]`` (no JavaScript needed)."""
     values = [max(0, row[metric]) for row in rows]

@@ -7,7 +7,7 @@ import pytest
 from revenue import sync
 from revenue.connections import connect_stripe
 from revenue.tests.conftest import FULL_KEY
-from splittests.measure import results_for
+from splittests.results import results_for
 from tracking import ingest, visitors
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"

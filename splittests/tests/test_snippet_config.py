@@ -22,7 +22,7 @@ def test_no_running_test_serves_the_cacheable_core_script(client, site):
     assert response.status_code == 200
     assert response["Cache-Control"] == "public, max-age=300"
     body = response.content.decode()
-    assert "/*HMBL_CONFIG*/null" in body
+    assert "/*!HMBL_CONFIG*/null" in body
     # The split-test block (assignment and redirect) is left out for sites with no running test.
     assert "l.replace(" not in body
 

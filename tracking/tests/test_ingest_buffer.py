@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connections
 
+from tracking import buffer as ingest_buffer
 from tracking import ingest, visitors
 from tracking.models import Session, View
 
@@ -33,8 +34,8 @@ def pending(site, view_id, *, ip="203.0.113.9", now=T0, path="/pricing"):
 @pytest.fixture
 def quiet_buffer(monkeypatch):
     """The process buffer, with a thread that never flushes by itself during the test."""
-    buffer = ingest.IngestBuffer(interval=3600, max_batch=500, max_pending=1000)
-    monkeypatch.setattr(ingest, "_buffer", buffer)
+    buffer = ingest_buffer.IngestBuffer(ingest.store, interval=3600, max_batch=500, max_pending=1000)
+    monkeypatch.setattr(ingest_buffer, "_buffer", buffer)
     yield buffer
     buffer.close()
 
@@ -79,7 +80,7 @@ def test_graceful_shutdown_writes_every_buffered_view(site, quiet_buffer):
     for n in range(3):
         assert quiet_buffer.add(pending(site, f"view{n}".ljust(22, "x")))
     assert View.objects.count() == 0  # the background thread has not written them yet
-    ingest.close_buffer()  # what gunicorn's worker_exit, atexit and granian's exit finaliser call
+    ingest_buffer.close_buffer()  # what gunicorn's worker_exit, atexit and granian's exit finaliser call
     assert View.objects.count() == 3
     assert Session.objects.get().pageviews == 3
     assert len(quiet_buffer) == 0
@@ -88,17 +89,15 @@ def test_graceful_shutdown_writes_every_buffered_view(site, quiet_buffer):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_background_thread_writes_a_full_batch(site, monkeypatch):
-    buffer = ingest.IngestBuffer(interval=3600, max_batch=2, max_pending=1000)
-    monkeypatch.setattr(ingest, "_buffer", buffer)
     written = threading.Event()
-    original = ingest.store
 
     def store(batch):
-        result = original(batch)
+        result = ingest.store(batch)
         written.set()
         return result
 
-    monkeypatch.setattr(ingest, "store", store)
+    buffer = ingest_buffer.IngestBuffer(store, interval=3600, max_batch=2, max_pending=1000)
+    monkeypatch.setattr(ingest_buffer, "_buffer", buffer)
     buffer.add(pending(site, "a" * 22))
     buffer.add(pending(site, "b" * 22))
     assert written.wait(timeout=10)
@@ -107,7 +106,7 @@ def test_the_background_thread_writes_a_full_batch(site, monkeypatch):
 
 
 def test_a_full_buffer_refuses(site):
-    buffer = ingest.IngestBuffer(interval=3600, max_batch=500, max_pending=1)
+    buffer = ingest_buffer.IngestBuffer(ingest.store, interval=3600, max_batch=500, max_pending=1)
     try:
         assert buffer.add(pending(site, "a" * 22))
         assert not buffer.add(pending(site, "b" * 22))
@@ -197,14 +196,13 @@ def test_concurrent_batches_of_the_same_visitors_open_one_session_each(site):
 def test_a_view_that_breaks_the_batch_costs_only_itself(site, quiet_buffer, monkeypatch):
     good = [pending(site, f"good{n}".ljust(22, "x")) for n in range(3)]
     bad = pending(site, "broken".ljust(22, "x"))
-    real_store = ingest.store
 
     def store(batch):
         if any(p is bad for p in batch):
             raise RuntimeError("a bug while storing one view")
-        return real_store(batch)
+        return ingest.store(batch)
 
-    monkeypatch.setattr(ingest, "store", store)
+    monkeypatch.setattr(quiet_buffer, "write", store)
     for item in [good[0], bad, *good[1:]]:
         assert quiet_buffer.add(item)
     quiet_buffer.flush()

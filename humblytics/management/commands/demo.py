@@ -4,10 +4,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from humblytics import demo_data
-from splittests.measure import results_for
-from splittests.models import SplitTest
-from tracking.models import View
+from humblytics import demo
+from splittests.results import results_for
+from tracking.models import Site, View
 
 
 class Command(BaseCommand):
@@ -26,7 +25,7 @@ class Command(BaseCommand):
             help="URL of a running fake Stripe (python -m revenue.fakestripe); default STRIPE_API_BASE "
             "when it points at this machine",
         )
-        parser.add_argument("--stripe-key", default=demo_data.DEMO_STRIPE_KEY, help="A key the fake serves")
+        parser.add_argument("--stripe-key", default=demo.DEMO_STRIPE_KEY, help="A key the fake serves")
 
     def handle(self, *args, reset, days, scale, stripe_url, stripe_key, **options):
         if not 1 <= days <= 365:
@@ -34,30 +33,7 @@ class Command(BaseCommand):
         if not 0.01 <= scale <= 10:
             raise CommandError("--scale must be between 0.01 and 10")
         started = time.monotonic()
-        now = timezone.now()
-        user, user_created = demo_data.ensure_user()
-        if user_created:
-            self.stdout.write(f"Created the demo user “{demo_data.DEMO_USERNAME}”.")
-
-        site = demo_data.find_site(user)
-        if site is not None and (reset or not View.objects.filter(site=site).exists()):
-            demo_data.delete_site(site)
-            self.stdout.write(f"Deleted the demo site {site.public_id} and its data.")
-            site = None
-        if site is None:
-            self.stdout.write(f"Generating {days} days of traffic through the ingest pipeline…")
-            site, traffic = demo_data.build_site(user, now=now, days=days, scale=scale, log=self.stdout.write)
-            dropped = sum(traffic.dropped.values())
-            self.stdout.write(
-                f"Traffic: {traffic.views:,} views in {traffic.sessions:,} sessions over {days} days "
-                f"({dropped} bot hits dropped by ingest), {time.monotonic() - started:.1f} s."
-            )
-        else:
-            views = View.objects.filter(site=site).count()
-            self.stdout.write(
-                f"The demo site already has {views:,} views: traffic generation skipped (--reset rebuilds)."
-            )
-
+        site = self._site(reset=reset, days=days, scale=scale, started=started)
         self._payments(site, stripe_url, stripe_key, days)
         self._split_test(site)
         self.stdout.write(
@@ -66,40 +42,55 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(
-            f"Demo login: username {demo_data.DEMO_USERNAME}  password {demo_data.DEMO_PASSWORD}"
+            f"Demo login: username {demo.DEMO_USERNAME}  password {demo.DEMO_PASSWORD}"
             f"  (demo ready in {time.monotonic() - started:.1f} s)"
         )
+
+    def _site(self, *, reset: bool, days: int, scale: float, started: float) -> Site:
+        """The demo site with its traffic: kept if it has views, else (or with --reset) built afresh."""
+        now = timezone.now()
+        user, user_created = demo.ensure_user()
+        if user_created:
+            self.stdout.write(f"Created the demo user “{demo.DEMO_USERNAME}”.")
+        site = demo.find_site(user)
+        if site is not None and (reset or not View.objects.filter(site=site).exists()):
+            demo.delete_site(site)
+            self.stdout.write(f"Deleted the demo site {site.public_id} and its data.")
+            site = None
+        if site is not None:
+            views = View.objects.filter(site=site).count()
+            self.stdout.write(
+                f"The demo site already has {views:,} views: traffic generation skipped (--reset rebuilds)."
+            )
+            return site
+        self.stdout.write(f"Generating {days} days of traffic through the ingest pipeline…")
+        site, traffic = demo.build_site(user, now=now, days=days, scale=scale, log=self.stdout.write)
+        dropped = sum(traffic.dropped.values())
+        self.stdout.write(
+            f"Traffic: {traffic.views:,} views in {traffic.sessions:,} sessions over {days} days "
+            f"({dropped} bot hits dropped by ingest), {time.monotonic() - started:.1f} s."
+        )
+        return site
 
     def _payments(self, site, stripe_url: str, stripe_key: str, days: int) -> None:
         if stripe_url:
             # The sync reads the base URL from settings: point this process at the fake.
             settings.STRIPE_API_BASE = stripe_url.rstrip("/")
         url = settings.STRIPE_API_BASE
-        if not demo_data.is_local_url(url):
+        if not demo.is_local_url(url):
             self.stdout.write(
                 "Payments skipped: no fake Stripe. `make run` starts one; or run "
                 "`python -m revenue.fakestripe --port 12111 --key "
-                f"{demo_data.DEMO_STRIPE_KEY}` and pass --stripe-url http://127.0.0.1:12111."
+                f"{demo.DEMO_STRIPE_KEY}` and pass --stripe-url http://127.0.0.1:12111."
             )
             return
-        outcome = demo_data.setup_payments(site, url=url, key=stripe_key, days=days)
-        created = outcome.created
-        if created is not None:
-            placements = ", ".join(f"{name} {count}" for name, count in sorted(created.placements.items()))
-            currencies = ", ".join(
-                f"{name.upper()} {count}" for name, count in created.currencies.most_common()
-            )
-            placements, currencies = placements or "none", currencies or "none"
-            self.stdout.write(
-                f"Fake Stripe: {created.charges} charges ({created.subscriptions} subscriptions with "
-                f"{created.renewals} renewals, {created.untagged} untagged or unknown, {created.refunds} "
-                f"refund, {created.disputes} dispute lost); view id on: {placements}; "
-                f"currencies: {currencies}."
-            )
+        outcome = demo.setup_payments(site, url=url, key=stripe_key, days=days)
+        if outcome.created is not None:
+            self.stdout.write(describe_stripe_objects(outcome.created))
         self.stdout.write(outcome.message)
 
     def _split_test(self, site) -> None:
-        test = SplitTest.objects.filter(site=site, name=demo_data.TEST_NAME).first()
+        test = demo.find_split_test(site)
         if test is None:
             return
         results, currency = results_for(test)
@@ -113,3 +104,15 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Split test “{test.name}” ({test.status}): " + "; ".join(parts) + f". {results.status_text}"
         )
+
+
+def describe_stripe_objects(created: demo.StripeSummary) -> str:
+    placements = ", ".join(f"{name} {count}" for name, count in sorted(created.placements.items()))
+    currencies = ", ".join(f"{name.upper()} {count}" for name, count in created.currencies.most_common())
+    placements, currencies = placements or "none", currencies or "none"
+    return (
+        f"Fake Stripe: {created.charges} charges ({created.subscriptions} subscriptions with "
+        f"{created.renewals} renewals, {created.untagged} untagged or unknown, {created.refunds} "
+        f"refund, {created.disputes} dispute lost); view id on: {placements}; "
+        f"currencies: {currencies}."
+    )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from humblytics.demo_data import DEMO_PASSWORD, DEMO_STRIPE_KEY, DEMO_USERNAME
+from humblytics.demo import DEMO_PASSWORD, DEMO_STRIPE_KEY, DEMO_USERNAME
 
 # How long each child gets to stop after SIGTERM before its whole process group is killed.
 STOP_TIMEOUT_SECONDS = 10
@@ -42,9 +42,7 @@ class Command(BaseCommand):
             os.environ["STRIPE_API_BASE"] = url
             if not no_demo:
                 call_command("demo", days=demo_days, scale=demo_scale, stripe_url=url, stdout=self.stdout)
-            python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
-            self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
-            self._start("worker", [python, manage, "qcluster"])
+            self._start_servers(host, port)
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Humblytics is running at http://{host}:{port}/  "
@@ -62,6 +60,11 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
         if failed:
             raise CommandError(failed)
+
+    def _start_servers(self, host: str, port: int) -> None:
+        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
+        self._start("worker", [python, manage, "qcluster"])
 
     def _start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
         # Each child leads its own process group: a child that will not stop is killed with

@@ -1,12 +1,12 @@
-"""The dashboard page: the figures of ``test_stats``'s shop, formatted, and how the page reacts to input."""
+"""The dashboard page: the figures of ``test_widgets``'s shop, formatted, and how the page reacts to input."""
 
 import re
 from html import unescape
 
 import pytest
 
+from humblytics.reports.tests.test_widgets import build_berlin_shop, build_shop
 from tracking.models import Session, View
-from tracking.tests.test_stats import build_berlin_shop, build_shop
 
 WEEK = "?period=custom&from=2025-03-01&to=2025-03-07"
 

@@ -1,4 +1,4 @@
-"""Revenue figures behind the dashboard and API (``tracking.stats`` calls these) and the Revenue tab.
+"""Revenue figures behind the dashboard and API (``humblytics.reports.revenue``) and the Revenue tab.
 
 June 2025, site in UTC, settling in GBP:
 
@@ -23,11 +23,12 @@ import datetime as dt
 
 import pytest
 
-from revenue import reports
+from humblytics.reports import query as rq
+from humblytics.reports import revenue as reports
+from humblytics.reports.tests.test_widgets import at, make_payment, make_session
 from revenue.models import Dispute, Payment, Refund
-from tracking import stats
+from revenue.reports import connection_health, latest_unattributed, report_currency
 from tracking.models import Site
-from tracking.tests.test_stats import at, make_payment, make_session
 
 
 @pytest.fixture
@@ -83,19 +84,19 @@ def june(site):
     return site
 
 
-def june_query(site, **extra) -> stats.Query:
-    return stats.parse_query(site, {"start": "2025-06-01", "end": "2025-06-30", **extra})
+def june_query(site, **extra) -> rq.Query:
+    return rq.parse_query(site, {"start": "2025-06-01", "end": "2025-06-30", **extra})
 
 
 def test_report_currency_holds_the_most_net_revenue(june):
-    assert reports.report_currency(june) == "gbp"  # 2000 + 0 + 5000 + 0 + 800 + 400 = 8200 against eur 5000
+    assert report_currency(june) == "gbp"  # 2000 + 0 + 5000 + 0 + 800 + 400 = 8200 against eur 5000
 
 
 def test_report_currency_breaks_ties_by_code_and_is_none_without_payments(site):
-    assert reports.report_currency(site) is None
+    assert report_currency(site) is None
     make_payment(site, "ch_1", "2025-06-01 00:00", 700, currency="usd")
     make_payment(site, "ch_2", "2025-06-01 00:00", 700, currency="eur")
-    assert reports.report_currency(site) == "eur"
+    assert report_currency(site) == "eur"
 
 
 def test_revenue_summary_nets_refunds_and_disputes_and_skips_other_currencies(june):
@@ -127,7 +128,7 @@ def test_revenue_summary_under_a_filter_counts_matching_attributed_payments(june
 
 
 def test_revenue_summary_without_visitors_has_null_ratios(june):
-    q = stats.parse_query(june, {"start": "2025-06-15", "end": "2025-06-16"})
+    q = rq.parse_query(june, {"start": "2025-06-15", "end": "2025-06-16"})
     figures = reports.revenue_summary(q, 0)
     assert (figures["revenue"], figures["payments"]) == (800, 2)  # X4 0 + X5 800
     assert figures["conversion_rate"] is None
@@ -174,22 +175,20 @@ def test_payments_in_range_use_the_query_timezone(june):
         "ch_x4",
         "ch_x5",
     ]
-    q = stats.parse_query(
-        june, {"start": "2025-07-01", "end": "2025-07-01", "timezone": "America/Los_Angeles"}
-    )
+    q = rq.parse_query(june, {"start": "2025-07-01", "end": "2025-07-01", "timezone": "America/Los_Angeles"})
     assert list(reports.payments_in_range(q)) == []  # 07-01 00:00Z is 06-30 17:00 in Los Angeles
 
 
 def test_connection_health_still_reports_every_currency(june):
-    health = reports.connection_health(june, None)
+    health = connection_health(june, None)
     assert (health.payments, health.attributed, health.unattributed) == (7, 5, 2)
     assert (health.refunds, health.disputes) == (1, 1)
     assert health.net_by_currency == {"eur": 5000, "gbp": 8200}
     assert health.attributed_share == 7400 / 8200  # X1 2000 + X2 0 + X3 5000 + X7 400, all time
-    assert [p.stripe_id for p in reports.latest_unattributed(june)] == ["ch_x5", "ch_x4"]
+    assert [p.stripe_id for p in latest_unattributed(june)] == ["ch_x5", "ch_x4"]
 
 
 def test_another_sites_payments_never_count(june, other_site):
     make_payment(other_site, "ch_other", "2025-06-10 00:00", 99999, currency="gbp")
     assert reports.revenue_summary(june_query(june), 3)["revenue"] == 7800
-    assert reports.report_currency(Site.objects.get(pk=other_site.pk)) == "gbp"
+    assert report_currency(Site.objects.get(pk=other_site.pk)) == "gbp"

@@ -45,8 +45,11 @@ from types import SimpleNamespace
 import pytest
 from django.http import QueryDict
 
+from humblytics.reports import query as rq
+from humblytics.reports import widgets
 from revenue.models import Dispute, Payment, Refund
-from tracking import stats
+from revenue.reports import report_currency
+from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, Site, View
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -220,8 +223,8 @@ def shop(site):
     return build_shop(site)
 
 
-def week_of_shop(site, **extra) -> stats.Query:
-    return stats.parse_query(site, {"start": "2025-03-01", "end": "2025-03-07", **extra})
+def week_of_shop(site, **extra) -> rq.Query:
+    return rq.parse_query(site, {"start": "2025-03-01", "end": "2025-03-07", **extra})
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -229,7 +232,7 @@ def week_of_shop(site, **extra) -> stats.Query:
 
 def test_it_parses_the_api_form_in_the_sites_timezone(site):
     site.timezone = "Europe/Berlin"
-    q = stats.parse_query(site, {"start": "2025-03-30", "end": "2025-03-30"})
+    q = rq.parse_query(site, {"start": "2025-03-30", "end": "2025-03-30"})
     assert (q.start, q.end, q.tz, q.filters, q.period) == (
         dt.date(2025, 3, 30),
         dt.date(2025, 3, 30),
@@ -243,7 +246,7 @@ def test_it_parses_the_api_form_in_the_sites_timezone(site):
 
 
 def test_the_timezone_parameter_overrides_the_sites(site):
-    q = stats.parse_query(site, {"start": "2025-01-01", "end": "2025-01-31", "timezone": "America/New_York"})
+    q = rq.parse_query(site, {"start": "2025-01-01", "end": "2025-01-31", "timezone": "America/New_York"})
     assert q.tz == zoneinfo.ZoneInfo("America/New_York")
     assert q.start_at == at("2025-01-01 05:00")
     assert q.end_at == at("2025-02-01 05:00")
@@ -260,30 +263,30 @@ def test_the_timezone_parameter_overrides_the_sites(site):
     ],
 )
 def test_it_turns_periods_into_dates_ending_today(site, period, start, end):
-    q = stats.parse_query(site, {"period": period}, today=dt.date(2025, 3, 7))
+    q = rq.parse_query(site, {"period": period}, today=dt.date(2025, 3, 7))
     assert (q.start.isoformat(), q.end.isoformat(), q.period) == (start, end, period)
 
 
 def test_it_defaults_to_the_last_30_days_and_custom_takes_from_and_to(site):
-    assert stats.parse_query(site, {}, today=dt.date(2025, 3, 7)).start == dt.date(2025, 2, 6)
-    assert stats.parse_query(site, {}, default_period="7d", today=dt.date(2025, 3, 7)).start == dt.date(
+    assert rq.parse_query(site, {}, today=dt.date(2025, 3, 7)).start == dt.date(2025, 2, 6)
+    assert rq.parse_query(site, {}, default_period="7d", today=dt.date(2025, 3, 7)).start == dt.date(
         2025, 3, 1
     )
-    q = stats.parse_query(site, {"period": "custom", "from": "2024-12-30", "to": "2025-01-02"})
+    q = rq.parse_query(site, {"period": "custom", "from": "2024-12-30", "to": "2025-01-02"})
     assert (q.start, q.end, q.period) == (dt.date(2024, 12, 30), dt.date(2025, 1, 2), "custom")
 
 
 def test_api_dates_win_over_a_period_and_a_missing_end_is_today(site):
-    q = stats.parse_query(site, {"period": "7d", "start": "2025-03-01"}, today=dt.date(2025, 3, 10))
+    q = rq.parse_query(site, {"period": "7d", "start": "2025-03-01"}, today=dt.date(2025, 3, 10))
     assert (q.start, q.end) == (dt.date(2025, 3, 1), dt.date(2025, 3, 10))
 
 
 def test_it_reads_repeated_filters_from_a_querydict(site):
     params = QueryDict("period=7d&filter=channel:Organic Search&filter=page:/a:b&filter=referrer:&filter=")
-    q = stats.parse_query(site, params)
+    q = rq.parse_query(site, params)
     assert q.filters == (("channel", "Organic Search"), ("page", "/a:b"), ("referrer", ""))
-    assert stats.parse_query(site, {"filter": "country:DE"}).filters == (("country", "DE"),)
-    assert stats.parse_query(site, {"filter": ["os:iOS", "os:iOS"]}).filters == (("os", "iOS"),)
+    assert rq.parse_query(site, {"filter": "country:DE"}).filters == (("country", "DE"),)
+    assert rq.parse_query(site, {"filter": ["os:iOS", "os:iOS"]}).filters == (("os", "iOS"),)
 
 
 @pytest.mark.parametrize(
@@ -314,8 +317,8 @@ def test_it_reads_repeated_filters_from_a_querydict(site):
     ],
 )
 def test_it_names_the_bad_parameter(site, params, param, message):
-    with pytest.raises(stats.QueryError) as caught:
-        stats.parse_query(site, params)
+    with pytest.raises(rq.QueryError) as caught:
+        rq.parse_query(site, params)
     assert caught.value.param == param
     assert message in caught.value.message
     assert isinstance(caught.value, ValueError)
@@ -323,25 +326,25 @@ def test_it_names_the_bad_parameter(site, params, param, message):
 
 def test_exactly_three_years_is_allowed(site):
     # 2022-01-01..2024-12-31: 365 + 365 + 366 = 1,096 days.
-    assert stats.parse_query(site, {"start": "2022-01-01", "end": "2024-12-31"}).days == 1096
+    assert rq.parse_query(site, {"start": "2022-01-01", "end": "2024-12-31"}).days == 1096
 
 
 def test_widget_parameters_are_checked_too(site):
     q = week_of_shop(site)
-    with pytest.raises(stats.QueryError) as caught:
-        stats.breakdown(q, "planet")
+    with pytest.raises(rq.QueryError) as caught:
+        widgets.breakdown(q, "planet")
     assert caught.value.param == "dimension"
-    with pytest.raises(stats.QueryError) as caught:
-        stats.breakdown(q, "channel", order_by="pageviews")
+    with pytest.raises(rq.QueryError) as caught:
+        widgets.breakdown(q, "channel", order_by="pageviews")
     assert caught.value.param == "order_by"
-    with pytest.raises(stats.QueryError) as caught:
-        stats.timeseries(q, "minute")
+    with pytest.raises(rq.QueryError) as caught:
+        widgets.timeseries(q, "minute")
     assert caught.value.param == "granularity"
-    eight_days = stats.parse_query(site, {"start": "2025-03-01", "end": "2025-03-08"})
-    with pytest.raises(stats.QueryError, match="7 days or fewer") as caught:
-        stats.timeseries(eight_days, "hour")
+    eight_days = rq.parse_query(site, {"start": "2025-03-01", "end": "2025-03-08"})
+    with pytest.raises(rq.QueryError, match="7 days or fewer") as caught:
+        widgets.timeseries(eight_days, "hour")
     assert caught.value.param == "granularity"
-    assert len(stats.timeseries(q, "hour")) == 7 * 24
+    assert len(widgets.timeseries(q, "hour")) == 7 * 24
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -352,7 +355,7 @@ def test_summary_of_the_shops_week(shop, site, django_assert_max_num_queries):
     # Which days are rolled up, traffic, page views, currency, payments, and the sessions and views in
     # range of payers whose own visit was outside it.
     with django_assert_max_num_queries(7):
-        figures = stats.summary(q)
+        figures = widgets.summary(q)
     assert figures == {
         "visitors": 4,  # v1 (S1, S2), v2, v3, v4; S0 started before, S6 after the range
         "sessions": 5,  # S1..S5
@@ -386,7 +389,7 @@ def test_summary_of_the_shops_week(shop, site, django_assert_max_num_queries):
 
 
 def test_summary_filtered_by_channel_counts_only_matching_sessions_and_payments(shop, site):
-    figures = stats.summary(week_of_shop(site, filter="channel:Organic Search"))
+    figures = widgets.summary(week_of_shop(site, filter="channel:Organic Search"))
     assert figures == {
         "visitors": 2,  # v1 (S1), v3 (S4)
         "sessions": 2,
@@ -406,7 +409,7 @@ def test_summary_filtered_by_channel_counts_only_matching_sessions_and_payments(
 
 
 def test_summary_filtered_by_page_keeps_sessions_that_viewed_it(shop, site):
-    figures = stats.summary(week_of_shop(site, filter="page:/checkout"))
+    figures = widgets.summary(week_of_shop(site, filter="page:/checkout"))
     assert figures["visitors"] == 2  # v2 (S3), v4 (S5)
     assert figures["sessions"] == 2
     assert figures["pageviews"] == 5  # every view of S3 (3) and S5 (2)
@@ -421,7 +424,7 @@ def test_summary_filtered_by_page_keeps_sessions_that_viewed_it(shop, site):
 
 def test_page_filter_on_payments_follows_the_session_not_the_range(shop, site):
     # P3 is in range; its session S0 viewed /pricing at 00:01 on 03-01 and / before the range.
-    figures = stats.summary(week_of_shop(site, filter="page:/"))
+    figures = widgets.summary(week_of_shop(site, filter="page:/"))
     # Sessions: S1 and S4 viewed / in range (S0's / view was on 02-28).
     assert (figures["visitors"], figures["sessions"]) == (2, 2)
     # Payments: P1 (S1) 10000 + P3 (S0 has a / view, at any time) 4000.
@@ -430,14 +433,14 @@ def test_page_filter_on_payments_follows_the_session_not_the_range(shop, site):
 
 
 def test_empty_filter_value_matches_direct_traffic(shop, site):
-    figures = stats.summary(week_of_shop(site, filter="referrer:"))
+    figures = widgets.summary(week_of_shop(site, filter="referrer:"))
     assert (figures["visitors"], figures["sessions"], figures["pageviews"]) == (2, 2, 4)  # S2 1 + S3 3
     assert (figures["revenue"], figures["payments"]) == (3000, 1)  # P2; P7 on S2 is in eur
     assert figures["conversion_rate"] == 0.5  # v2 of v1, v2
 
 
 def test_filters_combine_with_and(shop, site):
-    figures = stats.summary(week_of_shop(site, filter=["channel:Organic Search", "country:US"]))
+    figures = widgets.summary(week_of_shop(site, filter=["channel:Organic Search", "country:US"]))
     assert (figures["visitors"], figures["sessions"], figures["pageviews"]) == (1, 1, 1)  # S4
     assert figures["revenue"] == 0
     assert figures["payments"] == 0
@@ -447,7 +450,7 @@ def test_filters_combine_with_and(shop, site):
 
 
 def test_summary_without_any_data_has_nulls_not_errors(site):
-    figures = stats.summary(week_of_shop(site))
+    figures = widgets.summary(week_of_shop(site))
     assert figures == {
         "visitors": 0,
         "sessions": 0,
@@ -468,7 +471,7 @@ def test_summary_without_any_data_has_nulls_not_errors(site):
 
 def test_summary_in_a_non_utc_timezone_uses_local_midnights(db):
     berlin = build_berlin_shop()
-    figures = stats.summary(stats.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30"}))
+    figures = widgets.summary(rq.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30"}))
     # Local 03-30 is [03-29 23:00Z, 03-30 22:00Z): B1 (23:30Z) and B3 (01:15Z); not B0 (22:59Z), B2 (22:30Z).
     assert (figures["visitors"], figures["sessions"], figures["pageviews"]) == (2, 2, 3)  # B1 1 + B3 2
     # Q1 (23:45Z) 5000 + Q2 (21:30Z) 3000; Q4 (22:30Z) and Q3 (22:10Z) are other local days.
@@ -477,17 +480,17 @@ def test_summary_in_a_non_utc_timezone_uses_local_midnights(db):
     assert figures["conversion_rate"] == 0.5  # w1 of w1, w3
     assert figures["revenue_per_visitor"] == 2500.0  # 5000 / 2
 
-    in_utc = stats.summary(
-        stats.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30", "timezone": "UTC"})
+    in_utc = widgets.summary(
+        rq.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30", "timezone": "UTC"})
     )
     assert (in_utc["visitors"], in_utc["revenue"]) == (2, 5000)  # B3, B2; Q2 3000 + Q3 2000
 
 
 def test_each_site_reports_in_its_own_currency(shop, site):
     berlin = build_berlin_shop()
-    assert stats.report_currency(site) == "usd"  # usd net 33500 against eur 3000
-    assert stats.report_currency(berlin) == "jpy"
-    assert stats.summary(week_of_shop(berlin))["revenue"] == 0  # the Berlin shop has no March 1-7 data
+    assert report_currency(site) == "usd"  # usd net 33500 against eur 3000
+    assert report_currency(berlin) == "jpy"
+    assert widgets.summary(week_of_shop(berlin))["revenue"] == 0  # the Berlin shop has no March 1-7 data
 
 
 # -------------------------------------------------------------------------------------------- breakdown
@@ -522,14 +525,14 @@ CHANNEL_ROWS = {
 
 def test_breakdown_by_channel_sorted_by_visitors(shop, site, django_assert_max_num_queries):
     with django_assert_max_num_queries(7):
-        rows = stats.breakdown(week_of_shop(site), "channel")
+        rows = widgets.breakdown(week_of_shop(site), "channel")
     # Most visitors first, ties by sessions then value; revenue-only values last.
     order = ["Organic Search", "Direct", "Email", "Referral", "Organic Social"]
     assert rows == [CHANNEL_ROWS[v] for v in order]
 
 
 def test_breakdown_by_channel_sorted_by_revenue(shop, site):
-    rows = stats.breakdown(week_of_shop(site), "channel", order_by="revenue")
+    rows = widgets.breakdown(week_of_shop(site), "channel", order_by="revenue")
     order = ["Organic Search", "Organic Social", "Email", "Referral", "Direct"]
     assert rows == [CHANNEL_ROWS[v] for v in order]
 
@@ -538,12 +541,12 @@ def test_breakdown_by_channel_sorted_by_revenue(shop, site):
 @pytest.mark.parametrize("limit", [1, 2, 3, 4, 5, 10])
 def test_a_limited_breakdown_is_the_start_of_the_full_one(shop, site, order_by, limit):
     q = week_of_shop(site)
-    full = stats.breakdown(q, "channel", order_by=order_by)
-    assert stats.breakdown(q, "channel", order_by=order_by, limit=limit) == full[:limit]
+    full = widgets.breakdown(q, "channel", order_by=order_by)
+    assert widgets.breakdown(q, "channel", order_by=order_by, limit=limit) == full[:limit]
 
 
 def test_breakdown_by_page_counts_views_and_the_attributed_views_page(shop, site):
-    rows = stats.breakdown(week_of_shop(site), "page")
+    rows = widgets.breakdown(week_of_shop(site), "page")
     assert rows == [
         # /pricing viewed by S0 (v5, 00:01), S1 (v1), S2 (v1), S3 (v2), S5 (v4): 4 visitors, 5 sessions.
         # P1 (S1's /pricing) 10000 + P3 (S0's /pricing) 4000; v1 and v5 viewed it: 2 / 4; 14000 / 4.
@@ -557,7 +560,7 @@ def test_breakdown_by_page_counts_views_and_the_attributed_views_page(shop, site
 
 
 def test_breakdown_by_referrer_keeps_empty_values(shop, site):
-    rows = stats.breakdown(week_of_shop(site), "referrer", order_by="revenue")
+    rows = widgets.breakdown(week_of_shop(site), "referrer", order_by="revenue")
     assert [(r["value"], r["visitors"], r["revenue"]) for r in rows] == [
         ("Google", 2, 10000),  # S1, S4; P1
         ("Twitter", 0, 4000),  # P3 via S0
@@ -577,7 +580,7 @@ def test_breakdown_by_referrer_keeps_empty_values(shop, site):
     ],
 )
 def test_breakdown_by_other_dimensions(shop, site, dimension, expected):
-    rows = {r["value"]: r for r in stats.breakdown(week_of_shop(site), dimension)}
+    rows = {r["value"]: r for r in widgets.breakdown(week_of_shop(site), dimension)}
     for value, visitors, pageviews, _ in expected:
         assert (rows[value]["visitors"], rows[value]["pageviews"]) == (visitors, pageviews), value
 
@@ -585,7 +588,7 @@ def test_breakdown_by_other_dimensions(shop, site, dimension, expected):
 def test_breakdown_revenue_by_session_dimensions(shop, site):
     q = week_of_shop(site)
     revenue = {
-        d: {r["value"]: r["revenue"] for r in stats.breakdown(q, d)}
+        d: {r["value"]: r["revenue"] for r in widgets.breakdown(q, d)}
         for d in ("utm_source", "entry_page", "country", "device")
     }
     # utm_source: P2 (S3, newsletter) 3000; P1 (S1) + P3 (S0) + P6 (S5) have none: 10000 + 4000 + 1500.
@@ -599,7 +602,7 @@ def test_breakdown_revenue_by_session_dimensions(shop, site):
 
 
 def test_breakdown_under_a_filter(shop, site):
-    rows = stats.breakdown(week_of_shop(site, filter="device:mobile"), "channel")
+    rows = widgets.breakdown(week_of_shop(site, filter="device:mobile"), "channel")
     assert rows == [
         row("Organic Search", 1, 1, 1, 0, 0, 0.0, 0.0),  # S4 (v3) did not pay
         row("Referral", 1, 1, 2, 1500, 1, 1.0, 1500.0),  # S5 (v4), P6
@@ -607,7 +610,7 @@ def test_breakdown_under_a_filter(shop, site):
 
 
 def test_breakdown_of_an_empty_site_is_empty(site):
-    assert stats.breakdown(week_of_shop(site), "page", limit=10) == []
+    assert widgets.breakdown(week_of_shop(site), "page", limit=10) == []
 
 
 # ------------------------------------------------------------------------------------------- timeseries
@@ -615,7 +618,7 @@ def test_breakdown_of_an_empty_site_is_empty(site):
 
 def test_daily_timeseries_fills_empty_days(shop, site, django_assert_max_num_queries):
     with django_assert_max_num_queries(5):
-        rows = stats.timeseries(week_of_shop(site), "day")
+        rows = widgets.timeseries(week_of_shop(site), "day")
     assert [
         (r["date"], r["visitors"], r["sessions"], r["pageviews"], r["revenue"], r["payments"]) for r in rows
     ] == [
@@ -631,32 +634,34 @@ def test_daily_timeseries_fills_empty_days(shop, site, django_assert_max_num_que
 
 def test_weekly_and_monthly_buckets_start_on_monday_and_the_first(shop, site):
     q = week_of_shop(site)
-    assert stats.timeseries(q, "week") == [
+    assert widgets.timeseries(q, "week") == [
         # Mon 02-24 covers 03-01 and 03-02 of the range: S1, S2 (both v1), 3 + 1 views, P1.
         {"date": "2025-02-24", "visitors": 1, "sessions": 2, "pageviews": 4, "revenue": 10000, "payments": 1},
         # Mon 03-03: S3, S4, S5; 3 + 1 + 2 views; P2..P6: 3000 + 4000 + 0 + 6000 + 1500.
         {"date": "2025-03-03", "visitors": 3, "sessions": 3, "pageviews": 6, "revenue": 14500, "payments": 5},
     ]
-    assert stats.timeseries(q, "month") == [
+    assert widgets.timeseries(q, "month") == [
         {"date": "2025-03-01", "visitors": 4, "sessions": 5, "pageviews": 10, "revenue": 24500, "payments": 6}
     ]
 
 
 def test_timeseries_honours_filters(shop, site):
-    rows = stats.timeseries(week_of_shop(site, filter="channel:Organic Search"), "week")
+    rows = widgets.timeseries(week_of_shop(site, filter="channel:Organic Search"), "week")
     assert [(r["visitors"], r["pageviews"], r["revenue"]) for r in rows] == [(1, 2, 10000), (1, 1, 0)]
 
 
 def test_days_are_bucketed_in_the_query_timezone(db):
     berlin = build_berlin_shop()
-    q = stats.parse_query(berlin, {"start": "2025-03-29", "end": "2025-03-31"})
-    assert [(r["date"], r["visitors"], r["pageviews"], r["revenue"]) for r in stats.timeseries(q, "day")] == [
+    q = rq.parse_query(berlin, {"start": "2025-03-29", "end": "2025-03-31"})
+    assert [
+        (r["date"], r["visitors"], r["pageviews"], r["revenue"]) for r in widgets.timeseries(q, "day")
+    ] == [
         ("2025-03-29", 1, 1, 1000),  # B0 at 23:59 CET; Q4 at 23:30 CET
         ("2025-03-30", 2, 3, 8000),  # B1, B3; Q1 5000 + Q2 3000
         ("2025-03-31", 1, 1, 2000),  # B2 at 00:30 CEST; Q3 at 00:10 CEST
     ]
-    in_utc = stats.parse_query(berlin, {"start": "2025-03-29", "end": "2025-03-31", "timezone": "UTC"})
-    assert [(r["date"], r["visitors"], r["revenue"]) for r in stats.timeseries(in_utc, "day")] == [
+    in_utc = rq.parse_query(berlin, {"start": "2025-03-29", "end": "2025-03-31", "timezone": "UTC"})
+    assert [(r["date"], r["visitors"], r["revenue"]) for r in widgets.timeseries(in_utc, "day")] == [
         ("2025-03-29", 2, 6000),  # B0 22:59Z, B1 23:30Z; Q4 1000 + Q1 5000
         ("2025-03-30", 2, 5000),  # B3, B2; Q2 3000 + Q3 2000
         ("2025-03-31", 0, 0),
@@ -665,7 +670,7 @@ def test_days_are_bucketed_in_the_query_timezone(db):
 
 def test_hours_follow_local_clock_across_the_dst_change(db):
     berlin = build_berlin_shop()
-    rows = stats.timeseries(stats.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30"}), "hour")
+    rows = widgets.timeseries(rq.parse_query(berlin, {"start": "2025-03-30", "end": "2025-03-30"}), "hour")
     # 00:00 and 01:00 CET, then 03:00..23:00 CEST: 2 + 21 = 23 hours; 02:00 never happened.
     assert len(rows) == 23
     assert rows[0]["date"] == "2025-03-30T00:00:00+01:00"
@@ -689,7 +694,7 @@ def test_a_repeated_autumn_hour_is_one_bucket(db):
     # 2025-10-26: 03:00 CEST falls back to 02:00 CET; 00:30Z is 02:30 CEST and 01:30Z is 02:30 CET.
     make_session(site, "a1", [("2025-10-26 00:30", "/")])
     make_session(site, "a2", [("2025-10-26 01:30", "/")])
-    rows = stats.timeseries(stats.parse_query(site, {"start": "2025-10-26", "end": "2025-10-26"}), "hour")
+    rows = widgets.timeseries(rq.parse_query(site, {"start": "2025-10-26", "end": "2025-10-26"}), "hour")
     assert len(rows) == 24  # a 25-hour day with 02:00 twice on the clock
     assert [(r["date"], r["visitors"]) for r in rows if r["visitors"]] == [("2025-10-26T02:00:00+02:00", 2)]
 
@@ -702,14 +707,14 @@ def test_a_repeated_autumn_hour_is_one_bucket(db):
     [(1, "hour"), (2, "day"), (90, "day"), (91, "week"), (366, "week"), (367, "month")],
 )
 def test_dashboard_granularity_grows_with_the_range(site, days, granularity):
-    q = stats.Query(site, dt.date(2024, 1, 1), dt.date(2024, 1, 1) + dt.timedelta(days=days - 1), UTC)
-    assert stats.default_granularity(q) == granularity
+    q = rq.Query(site, dt.date(2024, 1, 1), dt.date(2024, 1, 1) + dt.timedelta(days=days - 1), UTC)
+    assert widgets.default_granularity(q) == granularity
 
 
 def test_overview_gathers_every_widget(shop, site):
-    result = stats.overview(week_of_shop(site), order_by="revenue", limit=2)
+    result = widgets.overview(week_of_shop(site), order_by="revenue", limit=2)
     assert result.summary["visitors"] == 4
     assert result.granularity == "day"
     assert len(result.timeseries) == 7
-    assert list(result.breakdowns) == list(stats.DIMENSIONS)
+    assert list(result.breakdowns) == list(DIMENSIONS)
     assert [r["value"] for r in result.breakdowns["channel"]] == ["Organic Search", "Organic Social"]

@@ -33,6 +33,6 @@ class Command(BaseCommand):
             return
         for connection in connections:
             if backfill_days is not None and connection.backfill_completed_at is None:
-                StripeConnection.objects.filter(pk=connection.pk).update(backfill_days=backfill_days)
+                connection.set_backfill_days(backfill_days)
             run = sync.sync_connection(connection.pk)
             self.stdout.write(f"{connection.site.public_id} {sync.describe(run)}")

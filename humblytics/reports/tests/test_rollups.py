@@ -15,8 +15,11 @@ from dataclasses import replace
 import pytest
 from django.utils import timezone
 
+from humblytics.reports import query as rq
+from humblytics.reports import widgets
 from revenue.models import Payment
-from tracking import rollups, stats, tasks
+from tracking import rollups, tasks
+from tracking.dimensions import DIMENSIONS
 from tracking.models import DailyRollup, RollupDay, RollupState, Session, Site, View
 
 START = dt.date(2025, 3, 1)
@@ -120,23 +123,23 @@ def after(day: dt.date, site: Site, hours: float = 3) -> dt.datetime:
     return rollups.local_midnight(day + dt.timedelta(days=1), site.tzinfo) + dt.timedelta(hours=hours)
 
 
-def query(site: Site, start: dt.date, end: dt.date, **params) -> stats.Query:
-    return stats.parse_query(site, {"start": start.isoformat(), "end": end.isoformat(), **params})
+def query(site: Site, start: dt.date, end: dt.date, **params) -> rq.Query:
+    return rq.parse_query(site, {"start": start.isoformat(), "end": end.isoformat(), **params})
 
 
-def assert_same_as_raw(q: stats.Query) -> None:
+def assert_same_as_raw(q: rq.Query) -> None:
     raw = replace(q, rollups=False)
     # The whole dashboard (revenue from one pass over the payments) and each widget on its own.
-    for order_by in stats.ORDERS:
-        assert stats.overview(replace(q), order_by=order_by) == stats.overview(raw, order_by=order_by), q
-    assert stats.summary(q) == stats.summary(raw), q
+    for order_by in rq.ORDERS:
+        assert widgets.overview(replace(q), order_by=order_by) == widgets.overview(raw, order_by=order_by), q
+    assert widgets.summary(q) == widgets.summary(raw), q
     for granularity in ("day", "week", "month"):
-        assert stats.timeseries(q, granularity) == stats.timeseries(raw, granularity), (q, granularity)
-    for dimension in stats.DIMENSIONS:
-        for order_by in stats.ORDERS:
-            full = stats.breakdown(raw, dimension, order_by=order_by)
-            assert stats.breakdown(q, dimension, order_by=order_by) == full, (q, dimension, order_by)
-            assert stats.breakdown(q, dimension, order_by=order_by, limit=3) == full[:3]
+        assert widgets.timeseries(q, granularity) == widgets.timeseries(raw, granularity), (q, granularity)
+    for dimension in DIMENSIONS:
+        for order_by in rq.ORDERS:
+            full = widgets.breakdown(raw, dimension, order_by=order_by)
+            assert widgets.breakdown(q, dimension, order_by=order_by) == full, (q, dimension, order_by)
+            assert widgets.breakdown(q, dimension, order_by=order_by, limit=3) == full[:3]
 
 
 RANGES = [(0, DAYS - 1), (-5, DAYS + 3), (3, 3), (2, 9), (7, 20), (10, DAYS), (-30, 40), (DAYS - 2, DAYS + 1)]
@@ -194,7 +197,7 @@ def test_hourly_timeseries_of_a_built_day_is_raw(sites):
     site = sites[2]
     rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=DAYS + 2), site))
     q = query(site, START + dt.timedelta(days=4), START + dt.timedelta(days=4))
-    assert stats.timeseries(q, "hour") == stats.timeseries(replace(q, rollups=False), "hour")
+    assert widgets.timeseries(q, "hour") == widgets.timeseries(replace(q, rollups=False), "hour")
 
 
 def test_days_ending_within_the_settle_time_or_with_open_sessions_wait(db):
@@ -381,7 +384,7 @@ def test_breakdowns_with_values_that_only_have_views_or_revenue(db):
     q = query(site, dt.date(2025, 3, 2), dt.date(2025, 3, 3))
     assert q.built_through == dt.date(2025, 3, 3)
     assert_same_as_raw(q)
-    assert stats.breakdown(q, "channel") == [
+    assert widgets.breakdown(q, "channel") == [
         {
             "value": "Referral",
             "visitors": 0,

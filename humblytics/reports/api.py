@@ -6,8 +6,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
-from humblytics.lib.api import api_site
-from tracking import stats
+from humblytics.reports import widgets
+from humblytics.reports.query import GRANULARITIES, QueryError, parse_query
+from tracking.access import api_site
+from tracking.dimensions import DIMENSIONS
 
 RANGE_PARAMETERS = [
     OpenApiParameter(
@@ -87,8 +89,8 @@ def _query(request, site):
     if set(request.query_params) & {"period", "from", "to"}:
         raise exceptions.ValidationError({"start": ["use start and end (ISO dates) in the API"]})
     try:
-        return stats.parse_query(site, request.query_params)
-    except stats.QueryError as error:
+        return parse_query(site, request.query_params)
+    except QueryError as error:
         raise exceptions.ValidationError({error.param: [error.message]}) from None
 
 
@@ -97,7 +99,7 @@ def _query(request, site):
 def summary(request, site_id: str):
     """Visitors, sessions, page views, bounce rate and revenue figures for the range."""
     site = api_site(request, site_id)
-    figures = stats.summary(_query(request, site))
+    figures = widgets.summary(_query(request, site))
     keys = [
         "visitors",
         "sessions",
@@ -118,7 +120,7 @@ def summary(request, site_id: str):
 @extend_schema(
     parameters=[
         *RANGE_PARAMETERS,
-        OpenApiParameter("dimension", OpenApiTypes.STR, required=True, enum=list(stats.DIMENSIONS)),
+        OpenApiParameter("dimension", OpenApiTypes.STR, required=True, enum=list(DIMENSIONS)),
         OpenApiParameter("order_by", OpenApiTypes.STR, enum=["visitors", "revenue"]),
         OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000 rows (default 100)"),
     ],
@@ -131,9 +133,7 @@ def breakdown(request, site_id: str):
     q = _query(request, site)
     dimension = request.query_params.get("dimension", "")
     if not dimension:
-        raise exceptions.ValidationError(
-            {"dimension": [f"is required: one of {', '.join(stats.DIMENSIONS)}"]}
-        )
+        raise exceptions.ValidationError({"dimension": [f"is required: one of {', '.join(DIMENSIONS)}"]})
     order_by = request.query_params.get("order_by", "visitors")
     if order_by not in ("visitors", "revenue"):
         raise exceptions.ValidationError({"order_by": ['must be "visitors" or "revenue"']})
@@ -144,8 +144,8 @@ def breakdown(request, site_id: str):
     if not 1 <= limit <= 1000:
         raise exceptions.ValidationError({"limit": ["must be a whole number from 1 to 1000"]})
     try:
-        rows = stats.breakdown(q, dimension, order_by=order_by, limit=limit)
-    except stats.QueryError as error:
+        rows = widgets.breakdown(q, dimension, order_by=order_by, limit=limit)
+    except QueryError as error:
         raise exceptions.ValidationError({error.param: [error.message]}) from None
     keys = ("value", "visitors", "sessions", "revenue", "payments", "conversion_rate", "revenue_per_visitor")
     return Response({"results": [{key: row[key] for key in keys} for row in rows], "currency": q.currency})
@@ -154,7 +154,7 @@ def breakdown(request, site_id: str):
 @extend_schema(
     parameters=[
         *RANGE_PARAMETERS,
-        OpenApiParameter("granularity", OpenApiTypes.STR, enum=list(stats.GRANULARITIES)),
+        OpenApiParameter("granularity", OpenApiTypes.STR, enum=list(GRANULARITIES)),
     ],
     responses=TimeseriesResponse,
 )
@@ -165,7 +165,7 @@ def timeseries(request, site_id: str):
     q = _query(request, site)
     granularity = request.query_params.get("granularity", "day")
     try:
-        rows = stats.timeseries(q, granularity)
-    except stats.QueryError as error:
+        rows = widgets.timeseries(q, granularity)
+    except QueryError as error:
         raise exceptions.ValidationError({error.param: [error.message]}) from None
     return Response({"results": rows, "currency": q.currency, "granularity": granularity})

@@ -1,0 +1,306 @@
+"""The filtered base query every report runs on, and its parsing.
+
+A ``Query`` is the site, an inclusive range of local dates, the time zone those dates are in, and
+optional dimension filters. ``parse_query`` builds one from either the dashboard's query string
+(``period``, ``from``, ``to``, ``filter``) or the API's (``start``, ``end``, ``timezone``, ``filter``)
+and raises ``QueryError`` naming the bad parameter.
+
+Time: a local date range ``[start 00:00, end + 1 day 00:00)`` in ``q.tz`` becomes aware UTC bounds.
+Sessions and visitors fall in it by ``Session.started_at``, page views and pages by ``View.created_at``,
+payments by ``Payment.created_at`` (Stripe's charge time).
+
+Rollups: for a range in the site's own time zone without filters, ``built_through`` says up to which
+day the daily rollup tables (``tracking.rollups``) hold the figures; ``tail()`` is the raw remainder
+(today, yesterday until it settles). ``Query(rollups=False)`` reads everything raw: the reference the
+rollup tests compare against.
+"""
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from revenue.reports import report_currency
+from tracking import rollups
+from tracking.dimensions import DIMENSIONS
+from tracking.models import Session, Site, View
+
+PERIODS = ("today", "7d", "30d", "90d", "12mo", "custom")
+GRANULARITIES = ("hour", "day", "week", "month")
+ORDERS = ("visitors", "revenue")
+MAX_DAYS = 1096
+MAX_HOURLY_DAYS = 7
+MAX_FILTERS = 10
+MAX_FILTER_VALUE_LENGTH = 500
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MIN_YEAR, _MAX_YEAR = 1900, 9998  # keeps local midnight ± any UTC offset inside datetime's range
+
+
+class QueryError(ValueError):
+    """A report parameter is wrong. ``param`` names it (as the caller spelled it), ``message`` says why."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a report covers. ``start`` and ``end`` are local dates in ``tz``, both included.
+
+    ``period`` records how the range was asked for (a preset, or "custom" for explicit dates) so the
+    dashboard can keep it in its links; it does not change any figure.
+    """
+
+    site: Site
+    start: dt.date
+    end: dt.date
+    tz: zoneinfo.ZoneInfo
+    filters: tuple[tuple[str, str], ...] = ()
+    period: str = "custom"
+    rollups: bool = True
+    # Figures computed once and shared by several widgets of one request (the dashboard's payment
+    # frame). Not an init field, so ``replace(q)`` starts with an empty memo.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def start_at(self) -> dt.datetime:
+        """Aware UTC datetime of local midnight starting ``start`` (included)."""
+        return _local_midnight(self.start, self.tz)
+
+    @property
+    def end_at(self) -> dt.datetime:
+        """Aware UTC datetime of local midnight after ``end`` (excluded)."""
+        return _local_midnight(self.end + dt.timedelta(days=1), self.tz)
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """``(start_at, end_at)``: the half-open UTC interval ``[start_at, end_at)``."""
+        return self.start_at, self.end_at
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    @cached_property
+    def currency(self) -> str | None:
+        """The site's report currency, looked up once per Query."""
+        return report_currency(self.site)
+
+    @cached_property
+    def built_through(self) -> dt.date | None:
+        """The last day D such that ``start``..D is read from rollups (None: all raw). Rollups hold no
+        filter combinations, so a filtered query is raw."""
+        if not self.rollups or self.filters or not getattr(settings, "REPORT_ROLLUPS", True):
+            return None
+        return rollups.built_through(self.site, self.tz, self.start, self.end)
+
+    def tail(self) -> "Query | None":
+        """The raw remainder after ``built_through`` (None when every day is built)."""
+        through = self.built_through
+        if through is None or through >= self.end:
+            return None
+        return replace(self, start=through + dt.timedelta(days=1), rollups=False)
+
+    def apply_filters(self, queryset: QuerySet, session_path: str = "", *, page_in_range: bool = True):
+        """Restrict ``queryset`` to rows whose session matches every filter.
+
+        ``session_path`` leads from the queryset's model to Session ("" for Session itself, "session"
+        for View and Payment). A ``page`` filter means "the session has a view of that page", in range
+        unless ``page_in_range`` is False.
+        """
+        prefix = f"{session_path}__" if session_path else ""
+        session_ref = OuterRef(session_path or "pk")
+        for dimension, value in self.filters:
+            if dimension == "page":
+                views = View.objects.filter(session=session_ref, page=value)
+                if page_in_range:
+                    views = views.filter(created_at__gte=self.start_at, created_at__lt=self.end_at)
+                queryset = queryset.filter(Exists(views))
+            else:
+                queryset = queryset.filter(**{prefix + dimension: value})
+        return queryset
+
+    def sessions(self) -> QuerySet[Session]:
+        """Sessions started in range that match the filters."""
+        sessions = Session.objects.filter(
+            site=self.site, started_at__gte=self.start_at, started_at__lt=self.end_at
+        )
+        return self.apply_filters(sessions)
+
+    def views(self) -> QuerySet[View]:
+        """Page views made in range whose session matches the filters (wherever the session started)."""
+        views = View.objects.filter(site=self.site, created_at__gte=self.start_at, created_at__lt=self.end_at)
+        return self.apply_filters(views, "session")
+
+
+def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+
+def _param(params: Mapping[str, Any], key: str) -> str:
+    value = params.get(key)
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else None
+    return str(value).strip() if value is not None else ""
+
+
+def _param_list(params: Mapping[str, Any], key: str) -> list[str]:
+    getlist = getattr(params, "getlist", None)
+    if callable(getlist):
+        values = getlist(key)
+    else:
+        values = params.get(key)
+        if values is None:
+            values = []
+        elif isinstance(values, str) or not isinstance(values, Iterable):
+            values = [values]
+    return [str(v) for v in values]
+
+
+def _date(params: Mapping[str, Any], key: str) -> dt.date | None:
+    raw = _param(params, key)
+    if not raw:
+        return None
+    try:
+        if not _DATE_RE.match(raw):
+            raise ValueError(raw)
+        value = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise QueryError(key, f"{key} must be a date like 2025-01-31") from None
+    if not _MIN_YEAR <= value.year <= _MAX_YEAR:
+        raise QueryError(key, f"{key} must be between {_MIN_YEAR} and {_MAX_YEAR}")
+    return value
+
+
+def _timezone(site: Site, params: Mapping[str, Any]) -> zoneinfo.ZoneInfo:
+    name = _param(params, "timezone")
+    if not name:
+        try:
+            return site.tzinfo
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo("UTC")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise QueryError(
+            "timezone", f"unknown time zone {name[:64]!r}; use an IANA name like Europe/Berlin"
+        ) from None
+
+
+def parse_filters(raw_filters: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``["channel:Email", "page:/pricing"]`` → ``(("channel", "Email"), ("page", "/pricing"))``.
+
+    Split on the first colon, so values may contain colons; an empty value matches empty fields (e.g.
+    ``referrer:`` is Direct / none). Blank entries are ignored and repeats collapse.
+    """
+    filters: list[tuple[str, str]] = []
+    for raw in raw_filters:
+        if not raw:
+            continue
+        dimension, sep, value = raw.partition(":")
+        if not sep or not dimension:
+            raise QueryError("filter", f"filter {raw[:80]!r} must look like dimension:value")
+        if dimension not in DIMENSIONS:
+            raise QueryError(
+                "filter", f"unknown filter dimension {dimension[:40]!r}; use one of {', '.join(DIMENSIONS)}"
+            )
+        if len(value) > MAX_FILTER_VALUE_LENGTH:
+            raise QueryError("filter", f"filter values are at most {MAX_FILTER_VALUE_LENGTH} characters")
+        if (dimension, value) not in filters:
+            filters.append((dimension, value))
+    if len(filters) > MAX_FILTERS:
+        raise QueryError("filter", f"at most {MAX_FILTERS} filters")
+    return tuple(filters)
+
+
+def _preset_range(period: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    if period == "today":
+        return today, today
+    if period in ("7d", "30d", "90d"):
+        return today - dt.timedelta(days=int(period[:-1]) - 1), today
+    # 12mo: the current month so far and the eleven before it, so monthly buckets are whole months.
+    month_index = today.year * 12 + today.month - 1 - 11
+    return dt.date(month_index // 12, month_index % 12 + 1, 1), today
+
+
+def parse_query(
+    site: Site,
+    params: Mapping[str, Any],
+    *,
+    default_period: str = "30d",
+    today: dt.date | None = None,
+) -> Query:
+    """Build a Query from the dashboard's or the API's parameters. Raises QueryError.
+
+    API form: ``start``/``end`` (ISO dates, inclusive; a missing ``end`` is today, a missing ``start``
+    is 29 days before ``end``). Dashboard form: ``period`` (today, 7d, 30d, 90d, 12mo, custom with
+    ``from``/``to``). ``start``/``end`` win over ``period``. Both take ``timezone`` (IANA name, default
+    the site's) and repeated ``filter=dimension:value``. ``today`` defaults to the current date in that
+    time zone.
+    """
+    tz = _timezone(site, params)
+    if today is None:
+        today = timezone.now().astimezone(tz).date()
+    filters = parse_filters(_param_list(params, "filter"))
+
+    if _param(params, "start") or _param(params, "end"):
+        start_param, end_param, period = "start", "end", "custom"
+        start, end = _date(params, "start"), _date(params, "end") or today
+        start = start or end - dt.timedelta(days=29)
+    else:
+        period = _param(params, "period")
+        if not period:
+            period = "custom" if (_param(params, "from") or _param(params, "to")) else default_period
+        if period not in PERIODS:
+            raise QueryError("period", f"unknown period {period[:20]!r}; use one of {', '.join(PERIODS)}")
+        start_param, end_param = "from", "to"
+        if period == "custom":
+            start, end = _date(params, "from"), _date(params, "to")
+            if start is None:
+                raise QueryError("from", "from is required for a custom period")
+            if end is None:
+                raise QueryError("to", "to is required for a custom period")
+        else:
+            start, end = _preset_range(period, today)
+
+    if end < start:
+        raise QueryError(end_param, f"{end_param} is before {start_param}")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise QueryError(start_param, f"the range is longer than 3 years ({MAX_DAYS:,} days)")
+    return Query(site=site, start=start, end=end, tz=tz, filters=filters, period=period)
+
+
+def parse_query_or_default(
+    site: Site, params: Mapping[str, Any], *, default_period: str = "30d", today: dt.date | None = None
+) -> tuple[Query, QueryError | None]:
+    """For pages that must always show something: on a QueryError, the query without the bad part
+    (no filters for a bad filter, else the default period with the filters) and the error to show."""
+    try:
+        return parse_query(site, params, default_period=default_period, today=today), None
+    except QueryError as error:
+        if error.param == "filter":
+            kept = {key: _param(params, key) for key in ("period", "from", "to", "start", "end", "timezone")}
+        else:
+            kept = {"filter": _param_list(params, "filter")}
+        try:
+            return parse_query(site, kept, default_period=default_period, today=today), error
+        except QueryError:
+            return parse_query(site, {}, default_period=default_period, today=today), error
+
+
+def check_dimension(dimension: str) -> None:
+    if dimension not in DIMENSIONS:
+        raise QueryError(
+            "dimension", f"unknown dimension {dimension[:40]!r}; use one of {', '.join(DIMENSIONS)}"
+        )

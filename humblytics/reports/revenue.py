@@ -1,0 +1,307 @@
+"""The revenue half of every widget: payments in range, net revenue, converters.
+
+Report money is minor units of one settlement currency per site (``revenue.reports.report_currency``):
+Stripe's own conversion of each charge, so payments in other settlement currencies are left out, never
+mixed. A payment counts by its charge time; its refunds and lost disputes reduce it wherever they fall.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+
+from humblytics.reports.query import Query
+from revenue.models import Payment
+from tracking.dimensions import SESSION_DIMENSIONS
+
+_IN_CHUNK = 2000  # SQLite caps bound parameters
+
+
+def payments_in_range(q: Query) -> QuerySet[Payment]:
+    """Payments made in range, in the report currency, matching the filters.
+
+    Under any filter only attributed payments can match: the filters apply to the payment's session
+    (``page``: the session has a view of that page, at any time, so an older visit still counts).
+    """
+    payments = Payment.objects.filter(
+        site=q.site,
+        settlement_currency=q.currency or "",
+        created_at__gte=q.start_at,
+        created_at__lt=q.end_at,
+    )
+    if q.filters:
+        payments = q.apply_filters(payments.filter(session__isnull=False), "session", page_in_range=False)
+    return payments
+
+
+def ratio(part: float | None, whole: float | None) -> float | None:
+    return (part or 0) / whole if whole else None
+
+
+def _paid_by_range_visitor(q: Query, dimension: str | None = None) -> Q:
+    """The payment's visitor (its session's hash) is a visitor of the range, with the payment's value of
+    ``dimension`` when given (for ``page``: viewed the attributed view's page in range).
+
+    An EXISTS per payment, found through the (site, visitor_hash, last_seen_at) index: a payment's
+    visitor has few sessions, while the range may hold hundreds of thousands. Without filters a payment
+    whose own session (or attributed view) is in range needs no lookup at all.
+    """
+    start_at, end_at = q.bounds()
+    if dimension == "page":
+        views = q.views().filter(
+            session__site=q.site,
+            session__visitor_hash=OuterRef("session__visitor_hash"),
+            session__last_seen_at__gte=start_at,
+            page=OuterRef("matched_view__page"),
+        )
+        found = Q(Exists(views))
+        if not q.filters:
+            own = Q(
+                matched_view__session=F("session"),
+                matched_view__created_at__gte=start_at,
+                matched_view__created_at__lt=end_at,
+            )
+            found = own | found
+        return found
+    match = {dimension: OuterRef(f"session__{dimension}")} if dimension else {}
+    sessions = q.sessions().filter(
+        visitor_hash=OuterRef("session__visitor_hash"), last_seen_at__gte=start_at, **match
+    )
+    found = Q(Exists(sessions))
+    if not q.filters:
+        found = Q(session__started_at__gte=start_at, session__started_at__lt=end_at) | found
+    return found
+
+
+@dataclass(frozen=True)
+class PaymentFrame:
+    """Every revenue figure of an unfiltered range from one pass over its payments: ``totals`` as
+    ``revenue_summary`` aggregates them, ``by_dimension[d]`` as ``revenue_by_dimension(q, d)``.
+
+    The dashboard needs revenue by eleven dimensions; one query instead of eleven joins of the range's
+    payments to their sessions. "Was this payer a visitor of the range (with this value)?" needs no
+    lookup when the payment's own session (for pages: its attributed view) is in range; the rest (a
+    payment days after the visit) are looked up in two queries.
+    """
+
+    totals: dict[str, int]
+    by_dimension: dict[str, dict[str, dict[str, int]]]
+
+
+_FRAME_COLUMNS = (
+    "net",
+    "settlement_amount",
+    "refunded",
+    "session_id",
+    "session__visitor_hash",
+    "own_session",
+    "own_view",
+    "matched_view__page",
+    *(f"session__{d}" for d in SESSION_DIMENSIONS),
+)
+_NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE = range(8)
+
+
+def payment_frame(q: Query) -> PaymentFrame:
+    if q.filters:
+        raise ValueError("the payment frame covers unfiltered ranges only")
+    rows = _frame_rows(q)
+    totals = {
+        "revenue": sum(row[_NET] for row in rows),
+        "gross": sum(row[_GROSS] for row in rows),
+        "refunded": sum(row[_REFUNDED] for row in rows),
+        "payments": len(rows),
+    }
+    attributed = [row for row in rows if row[_SESSION] is not None]
+    totals["attributed"] = sum(row[_NET] for row in attributed)
+    in_range, pages_in_range = _later_payers_in_range(q, attributed)
+    totals["converters"] = len(
+        {row[_HASH] for row in attributed if row[_OWN_SESSION] or ("", row[_HASH], "") in in_range}
+    )
+    by_dimension = {}
+    for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):
+        if dimension == "page":
+
+            def converted(row, value):
+                return row[_OWN_VIEW] or (value is not None and (row[_HASH], value) in pages_in_range)
+        else:
+
+            def converted(row, value, dimension=dimension):
+                return row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
+
+        by_dimension[dimension] = _group_by_value(attributed, index, converted)
+    return PaymentFrame(totals=totals, by_dimension=by_dimension)
+
+
+def _frame_rows(q: Query) -> list[tuple]:
+    """The range's payments as ``_FRAME_COLUMNS`` tuples, with whether their own session (and attributed
+    view) is in range."""
+    start_at, end_at = q.bounds()
+    own_session = Q(session__started_at__gte=start_at, session__started_at__lt=end_at)
+    own_view = Q(
+        matched_view__session=F("session"),
+        matched_view__created_at__gte=start_at,
+        matched_view__created_at__lt=end_at,
+    )
+    return list(
+        payments_in_range(q)
+        .order_by()
+        .annotate(
+            own_session=ExpressionWrapper(own_session, output_field=BooleanField()),
+            own_view=ExpressionWrapper(own_view, output_field=BooleanField()),
+        )
+        .values_list(*_FRAME_COLUMNS)
+    )
+
+
+def _later_payers_in_range(
+    q: Query, attributed: list[tuple]
+) -> tuple[set[tuple[str, str, str]], set[tuple[str, str]]]:
+    """Payers whose own visit was outside the range: ``(dimension, hash, value)`` of their sessions in
+    range (``("", hash, "")`` for any session) and ``(hash, page)`` of their views in range."""
+    start_at = q.start_at
+    in_range: set[tuple[str, str, str]] = set()
+    pages_in_range: set[tuple[str, str]] = set()
+    hashes = sorted({row[_HASH] for row in attributed if not (row[_OWN_SESSION] and row[_OWN_VIEW])})
+    for i in range(0, len(hashes), _IN_CHUNK):
+        chunk = hashes[i : i + _IN_CHUNK]
+        sessions = q.sessions().filter(visitor_hash__in=chunk, last_seen_at__gte=start_at)
+        for visitor_hash, *values in sessions.values_list("visitor_hash", *SESSION_DIMENSIONS).distinct():
+            in_range.add(("", visitor_hash, ""))
+            for dimension, value in zip(SESSION_DIMENSIONS, values, strict=True):
+                in_range.add((dimension, visitor_hash, value))
+        views = q.views().filter(
+            session__site=q.site, session__visitor_hash__in=chunk, session__last_seen_at__gte=start_at
+        )
+        pages_in_range.update(views.values_list("session__visitor_hash", "page").distinct())
+    return in_range, pages_in_range
+
+
+def _group_by_value(attributed: list[tuple], index: int, converted) -> dict[str, dict[str, int]]:
+    """``{value: {revenue, payments, converters}}`` of column ``index``, most revenue first."""
+    groups: dict[Any, list] = {}
+    for row in attributed:
+        value = row[index]
+        group = groups.get(value)
+        if group is None:
+            group = groups[value] = [0, 0, set()]
+        group[0] += row[_NET]
+        group[1] += 1
+        if converted(row, value):
+            group[2].add(row[_HASH])
+    result: dict[str, dict[str, int]] = {}
+    for value, (revenue, payments, converters) in groups.items():
+        # A payment whose view was deleted has no page: it joins the empty value.
+        into = result.setdefault(value or "", {"revenue": 0, "payments": 0, "converters": 0})
+        into["revenue"] += revenue
+        into["payments"] += payments
+        into["converters"] += len(converters)
+    return dict(sorted(result.items(), key=lambda item: (-item[1]["revenue"], -item[1]["payments"], item[0])))
+
+
+def _frame(q: Query) -> PaymentFrame | None:
+    """The query's payment frame when the caller computed it (the dashboard does, for its eleven
+    breakdowns); a single report is cheaper with its own aggregate."""
+    return q.memo.get("payment_frame") if q.rollups and not q.filters else None
+
+
+def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:
+    """``{revenue, gross_revenue, refunded, payments, conversion_rate, revenue_per_visitor,
+    attributed_share, currency}`` for the range; ``visitors`` is the range's visitor count.
+
+    ``revenue`` is net (captured - refunds - lost disputes) of every payment in range, attributed or not;
+    ``conversion_rate`` counts the range's visitors whose hash is on an attributed payment's session;
+    ``revenue_per_visitor`` is attributed net / visitors (fractional minor units).
+    """
+    frame = _frame(q)
+    if frame is not None:
+        totals = frame.totals
+    else:
+        converted = _paid_by_range_visitor(q)
+        totals = payments_in_range(q).aggregate(
+            revenue=Sum("net"),
+            gross=Sum("settlement_amount"),
+            refunded=Sum("refunded"),
+            payments=Count("id"),
+            attributed=Sum("net", filter=Q(session__isnull=False)),
+            converters=Count(
+                "session__visitor_hash", distinct=True, filter=Q(session__isnull=False) & converted
+            ),
+        )
+    revenue = totals["revenue"] or 0
+    return {
+        "revenue": revenue,
+        "gross_revenue": totals["gross"] or 0,
+        "refunded": totals["refunded"] or 0,
+        "payments": totals["payments"],
+        "conversion_rate": ratio(totals["converters"], visitors),
+        "revenue_per_visitor": ratio(totals["attributed"], visitors),
+        "attributed_share": (totals["attributed"] or 0) / revenue if revenue > 0 else None,
+        "currency": q.currency,
+    }
+
+
+def revenue_by_dimension(
+    q: Query,
+    dimension: str,
+    *,
+    values: list[str] | None = None,
+    exclude: list[str] | None = None,
+    limit: int | None = None,
+) -> dict[str, dict[str, int]]:
+    """Attributed payments in range per value of their session's ``dimension`` (``page``: the page of
+    the attributed view): ``{value: {revenue, payments, converters}}``, most revenue first.
+
+    ``converters`` are distinct visitors of the row (sessions in range with that value, or views in
+    range of that page) whose hash is on one of the row's payments' sessions.
+    """
+    frame = _frame(q)
+    if frame is not None and values is None and not exclude and limit is None:
+        return dict(frame.by_dimension[dimension])
+    key = "matched_view__page" if dimension == "page" else f"session__{dimension}"
+    converted = _paid_by_range_visitor(q, dimension)
+    payments = payments_in_range(q).filter(session__isnull=False)
+    if values is not None:
+        payments = payments.filter(**{f"{key}__in": values})
+    if exclude:
+        payments = payments.exclude(**{f"{key}__in": exclude})
+    rows = (
+        payments.values(key)
+        .annotate(
+            revenue=Sum("net"),
+            payments=Count("id"),
+            converters=Count("session__visitor_hash", distinct=True, filter=converted),
+        )
+        .order_by("-revenue", "-payments", key)
+    )
+    if limit is not None:
+        rows = rows[:limit]
+    result: dict[str, dict[str, int]] = {}
+    for row in rows:
+        # A payment whose view was deleted has no page: it joins the empty value.
+        value = row[key] or ""
+        into = result.setdefault(value, {"revenue": 0, "payments": 0, "converters": 0})
+        into["revenue"] += row["revenue"] or 0
+        into["payments"] += row["payments"]
+        into["converters"] += row["converters"]
+    return result
+
+
+def revenue_timeseries(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    """Net revenue and payment count of ``payments_in_range`` per bucket, keyed like
+    ``humblytics.reports.traffic.bucket_starts`` (naive local datetimes in ``q.tz``)."""
+    rows = (
+        payments_in_range(q)
+        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(revenue=Sum("net"), payments=Count("id"))
+        .order_by()
+    )
+    return {
+        row["bucket"].replace(tzinfo=None): {"revenue": row["revenue"] or 0, "payments": row["payments"]}
+        for row in rows
+    }

@@ -1,0 +1,311 @@
+"""The traffic half of every widget: visitors, sessions, page views and their ratios' parts.
+
+Settled days come from the daily rollups (``tracking.rollups``), the rest of the range (``q.tail()``)
+from the raw tables. A visitor seen both on built days and in the raw tail counts once: the overlap is
+looked up per visitor hash through the (site, visitor_hash, last_seen_at) index, so it costs a few
+index probes per tail visitor, never a scan of the site's sessions.
+"""
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+
+from humblytics.reports.query import Query
+from tracking import rollups
+from tracking.models import Session, View
+
+_IN_CHUNK = 2000  # SQLite caps bound parameters
+
+
+def _session_figures(sessions: QuerySet[Session], overlap: Exists | None = None) -> dict[str, Any]:
+    figures = {
+        "sessions": Count("id"),
+        "visitors": Count("visitor_hash", distinct=True),
+        "bounces": Count("id", filter=Q(pageviews=1)),
+        "session_views": Sum("pageviews"),
+        "duration": Sum(ExpressionWrapper(F("last_seen_at") - F("started_at"), output_field=DurationField())),
+    }
+    if overlap is not None:
+        figures["overlap"] = Count("visitor_hash", distinct=True, filter=Q(overlap))
+    result = sessions.aggregate(**figures)
+    result["session_views"] = result["session_views"] or 0
+    result["duration"] = result["duration"] or dt.timedelta(0)
+    return result
+
+
+def _earlier_sessions(q: Query, tail: Query, dimension: str | None = None) -> Exists:
+    """The outer session's visitor (with the same ``dimension`` value) also started a session in the
+    built part of the range. ``last_seen_at`` repeats the range start so the (site, visitor_hash,
+    last_seen_at) index finds the few sessions of one hash."""
+    match = {dimension: OuterRef(dimension)} if dimension else {}
+    return Exists(
+        Session.objects.filter(
+            site=q.site,
+            visitor_hash=OuterRef("visitor_hash"),
+            started_at__gte=q.start_at,
+            started_at__lt=tail.start_at,
+            last_seen_at__gte=q.start_at,
+            **match,
+        )
+    )
+
+
+def traffic_summary(q: Query) -> dict[str, Any]:
+    """``{visitors, sessions, bounces, session_views, duration, pageviews}`` of the range."""
+    through = q.built_through
+    if through is None:
+        figures = _session_figures(q.sessions())
+        figures["pageviews"] = q.views().count()
+        return figures
+    built = rollups.totals(q.site, q.start, through)
+    figures = {
+        "visitors": built["visitors"],
+        "sessions": built["sessions"],
+        "bounces": built["bounces"],
+        "session_views": built["session_views"],
+        "duration": dt.timedelta(microseconds=built["duration_us"]),
+        "pageviews": built["views"],
+    }
+    tail = q.tail()
+    if tail is not None:
+        raw = _session_figures(tail.sessions(), overlap=_earlier_sessions(q, tail))
+        figures["visitors"] += raw["visitors"] - raw["overlap"]
+        for key in ("sessions", "bounces", "session_views", "duration"):
+            figures[key] += raw[key]
+        figures["pageviews"] += tail.views().count()
+    return figures
+
+
+def _raw_traffic_by_value(
+    q: Query, dimension: str, overlap_from: dt.datetime | None = None
+) -> dict[str, dict]:
+    """``{value: {visitors, sessions, pageviews}}`` from the raw tables. Values with page views but no
+    session in range (sessions started earlier) have ``sessions`` 0.
+
+    With ``overlap_from`` (a tail after built days), visitors (and, for pages, sessions) already seen
+    with the same value in ``[overlap_from, q.start_at)`` are left out: the built days counted them.
+    """
+    if dimension == "page":
+        return _raw_page_traffic(q, overlap_from)
+    result: dict[str, dict] = {}
+    counts = {"visitors": Count("visitor_hash", distinct=True), "sessions": Count("id")}
+    if overlap_from is not None:
+        earlier = Session.objects.filter(
+            site=q.site,
+            visitor_hash=OuterRef("visitor_hash"),
+            started_at__gte=overlap_from,
+            started_at__lt=q.start_at,
+            last_seen_at__gte=overlap_from,
+            **{dimension: OuterRef(dimension)},
+        )
+        counts["seen"] = Count("visitor_hash", distinct=True, filter=Q(Exists(earlier)))
+    for row in q.sessions().values(dimension).annotate(**counts).order_by():
+        result[row[dimension] or ""] = {
+            "visitors": row["visitors"] - row.get("seen", 0),
+            "sessions": row["sessions"],
+            "pageviews": 0,
+        }
+    key = f"session__{dimension}"
+    for row in q.views().values(key).annotate(n=Count("id")).order_by():
+        into = result.setdefault(row[key] or "", {"visitors": 0, "sessions": 0, "pageviews": 0})
+        into["pageviews"] += row["n"]
+    return result
+
+
+def _raw_page_traffic(q: Query, overlap_from: dt.datetime | None) -> dict[str, dict]:
+    """Pages are counted by the time of their views, like page views."""
+    rows = q.views().values("page").order_by()
+    if overlap_from is None:
+        counts = rows.annotate(
+            visitors=Count("session__visitor_hash", distinct=True),
+            sessions=Count("session", distinct=True),
+            pageviews=Count("id"),
+        )
+        return {
+            row["page"] or "": {key: row[key] for key in ("visitors", "sessions", "pageviews")}
+            for row in counts
+        }
+    # The tail is today (and yesterday until it settles): its (page, session, visitor) triples are few,
+    # so which of them the built days already counted is found per visitor hash through the
+    # (site, visitor_hash, last_seen_at) index, never by scanning the site's sessions per page.
+    triples = set(q.views().values_list("page", "session_id", "session__visitor_hash").distinct())
+    seen = _pages_seen_before(q, overlap_from, {visitor_hash for _, _, visitor_hash in triples})
+    visitors: dict[str, set] = defaultdict(set)
+    sessions: dict[str, set] = defaultdict(set)
+    for page, session_id, visitor_hash in triples:
+        if (page, visitor_hash) not in seen:
+            visitors[page or ""].add(visitor_hash)
+        if (page, session_id) not in seen:
+            sessions[page or ""].add(session_id)
+    return {
+        row["page"] or "": {
+            "visitors": len(visitors[row["page"] or ""]),
+            "sessions": len(sessions[row["page"] or ""]),
+            "pageviews": row["pageviews"],
+        }
+        for row in rows.annotate(pageviews=Count("id"))
+    }
+
+
+def _pages_seen_before(q: Query, since: dt.datetime, hashes: set[str]) -> set[tuple[str, Any]]:
+    """``(page, visitor_hash)`` and ``(page, session_id)`` of these visitors' views in
+    ``[since, q.start_at)``."""
+    seen: set[tuple[str, Any]] = set()
+    ordered = sorted(hashes)
+    for i in range(0, len(ordered), _IN_CHUNK):
+        earlier = View.objects.filter(
+            site=q.site,
+            created_at__gte=since,
+            created_at__lt=q.start_at,
+            session__site=q.site,
+            session__visitor_hash__in=ordered[i : i + _IN_CHUNK],
+            session__last_seen_at__gte=since,
+        )
+        for page, session_id, visitor_hash in earlier.values_list(
+            "page", "session_id", "session__visitor_hash"
+        ).distinct():
+            seen.add((page, visitor_hash))
+            seen.add((page, session_id))
+    return seen
+
+
+def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
+    """``{value: {visitors, sessions, pageviews}}`` of the range: built days from rollups, the rest raw."""
+    through = q.built_through
+    if through is None:
+        return _raw_traffic_by_value(q, dimension)
+    result = {
+        value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
+        for value, row in rollups.by_value(q.site, dimension, q.start, through).items()
+    }
+    tail = q.tail()
+    if tail is not None:
+        for value, row in _raw_traffic_by_value(tail, dimension, overlap_from=q.start_at).items():
+            into = result.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
+            for key in ("visitors", "sessions", "pageviews"):
+                into[key] += row[key]
+    return result
+
+
+def bucket_starts(q: Query, granularity: str) -> list[dt.datetime]:
+    """Naive local datetimes (in ``q.tz``) of every bucket that overlaps the range, in order.
+
+    Day, week (ISO, from Monday) and month buckets start at local midnight; the first week or month
+    bucket may start before ``q.start``. Hour buckets follow local clock hours: an hour skipped by a
+    DST change has no bucket, a repeated one is a single bucket (as the database groups them).
+    """
+    if granularity == "hour":
+        starts: dict[dt.datetime, None] = {}
+        moment = q.start_at
+        while moment < q.end_at:
+            local = moment.astimezone(q.tz).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+            starts[local] = None
+            moment += dt.timedelta(hours=1)
+        return list(starts)
+    days: list[dt.date] = []
+    if granularity == "day":
+        day = q.start
+        while day <= q.end:
+            days.append(day)
+            day += dt.timedelta(days=1)
+    elif granularity == "week":
+        day = q.start - dt.timedelta(days=q.start.weekday())
+        while day <= q.end:
+            days.append(day)
+            day += dt.timedelta(days=7)
+    else:
+        day = q.start.replace(day=1)
+        while day <= q.end:
+            days.append(day)
+            day = (day + dt.timedelta(days=32)).replace(day=1)
+    return [dt.datetime.combine(day, dt.time.min) for day in days]
+
+
+def bucket_key(value: dt.datetime) -> dt.datetime:
+    """A Trunc(..., tzinfo=q.tz) result as the naive local datetime ``bucket_starts`` uses."""
+    return value.replace(tzinfo=None)
+
+
+def _raw_traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    result: dict[dt.datetime, dict[str, int]] = {}
+    sessions = (
+        q.sessions()
+        .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(visitors=Count("visitor_hash", distinct=True), sessions=Count("id"))
+        .order_by()
+    )
+    for row in sessions:
+        result[bucket_key(row["bucket"])] = {
+            "visitors": row["visitors"],
+            "sessions": row["sessions"],
+            "pageviews": 0,
+        }
+    views = (
+        q.views()
+        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in views:
+        into = result.setdefault(bucket_key(row["bucket"]), {"visitors": 0, "sessions": 0, "pageviews": 0})
+        into["pageviews"] = row["n"]
+    return result
+
+
+def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    """Visitors (distinct per bucket), sessions and page views per bucket start (naive local)."""
+    through = q.built_through
+    if through is None or granularity == "hour":
+        return _raw_traffic_buckets(q, granularity)
+    starts = bucket_starts(q, granularity)
+    first_days = [max(start.date(), q.start) for start in starts]
+    result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
+    for day, last_day, visitors, sessions, views in rollups.daily_totals(q.site, q.start, through):
+        index = bisect.bisect_right(first_days, day) - 1
+        into = result[starts[index]]
+        into["sessions"] += sessions
+        into["pageviews"] += views
+        if last_day is None or last_day < first_days[index]:
+            into["visitors"] += visitors
+    tail = q.tail()
+    if tail is None:
+        return result
+    for start, row in _raw_traffic_buckets(tail, granularity).items():
+        for key in ("visitors", "sessions", "pageviews"):
+            result[start][key] += row[key]
+    # The bucket holding the first raw day may also hold built days: its visitors seen in both count once.
+    index = bisect.bisect_right(first_days, tail.start) - 1
+    if first_days[index] < tail.start:
+        bucket_from = rollups.local_midnight(first_days[index], q.tz)
+        bucket_end = (
+            rollups.local_midnight(first_days[index + 1], q.tz) if index + 1 < len(starts) else q.end_at
+        )
+        overlap = (
+            tail.sessions()
+            .filter(started_at__lt=bucket_end)
+            .aggregate(
+                n=Count(
+                    "visitor_hash",
+                    distinct=True,
+                    filter=Q(
+                        Exists(
+                            Session.objects.filter(
+                                site=q.site,
+                                visitor_hash=OuterRef("visitor_hash"),
+                                started_at__gte=bucket_from,
+                                started_at__lt=tail.start_at,
+                                last_seen_at__gte=bucket_from,
+                            )
+                        )
+                    ),
+                )
+            )["n"]
+        )
+        result[starts[index]]["visitors"] -= overlap
+    return result

@@ -1,0 +1,45 @@
+"""The dashboard page: every widget of one Query, rendered on the server."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from humblytics.reports import widgets
+from humblytics.reports.query import ORDERS, parse_query_or_default
+from tracking import snippet
+from tracking.access import get_site_for_user
+
+
+@login_required
+@require_http_methods(["GET"])
+def dashboard(request, site_id: str):
+    site, membership = get_site_for_user(request.user, site_id)
+    query, error = parse_query_or_default(site, request.GET)
+    notices = []
+    if error:
+        fallback = "without filters" if error.param == "filter" else "for the last 30 days instead"
+        notices.append(f"{error.message}: showing the dashboard {fallback}.")
+    metric, sort = request.GET.get("metric", "visitors"), request.GET.get("sort", "visitors")
+    if metric not in ("visitors", "revenue"):
+        notices.append("The chart shows visitors or revenue: showing visitors.")
+        metric = "visitors"
+    if sort not in ORDERS:
+        notices.append("Tables sort by visitors or revenue: sorting by visitors.")
+        sort = "visitors"
+    has_views = widgets.has_views(site)
+    return render(
+        request,
+        "reports/dashboard.html",
+        {
+            "site": site,
+            "membership": membership,
+            "snippet": snippet.tag_for(request, site),
+            "section": "dashboard",
+            "query": query,
+            "notices": notices,
+            "metric": metric,
+            "sort": sort,
+            "has_views": has_views,
+            "report": widgets.overview(query, order_by=sort) if has_views else None,
+        },
+    )

@@ -1,0 +1,96 @@
+"""The one place that decides who may see a site: a member (web pages and the API with a session) or
+the site's own API key (the API). Anyone else gets a 404, so a site id reveals nothing."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.throttling import SimpleRateThrottle
+
+from tracking.apikeys import verify_api_key
+from tracking.models import ApiKey, Membership, Site
+
+
+def get_site_for_user(user, public_id: str, *, owner_only: bool = False) -> tuple[Site, Membership]:
+    if not user.is_authenticated:
+        raise Http404
+    membership = (
+        Membership.objects.select_related("site").filter(user=user, site__public_id=public_id).first()
+    )
+    if membership is None:
+        raise Http404("No such site")
+    if owner_only and not membership.is_owner:
+        raise PermissionDenied("Only the site's owners can do this.")
+    return membership.site, membership
+
+
+class ApiKeyUser:
+    """Who a bearer key acts as: the key itself, for exactly one site."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+
+    def __init__(self, api_key: ApiKey):
+        self.api_key = api_key
+        self.pk = None
+
+    def __str__(self) -> str:
+        return f"api key {self.api_key.prefix}…"
+
+
+class SiteKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        row = verify_api_key(key.strip())
+        if row is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        return ApiKeyUser(row), row
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="humblytics"'
+
+
+def api_site(request, site_id: str, *, write: bool = False) -> Site:
+    """The site the caller may use: its own key's site, or a site the logged-in user belongs to."""
+    if isinstance(request.auth, ApiKey):
+        if request.auth.site.public_id != site_id:
+            raise exceptions.PermissionDenied("This API key belongs to another site.")
+        return request.auth.site
+    user = request.user
+    if user is None or not user.is_authenticated:
+        raise exceptions.NotAuthenticated("Send Authorization: Bearer <site API key> or log in.")
+    membership = Membership.objects.select_related("site").filter(user=user, site__public_id=site_id).first()
+    if membership is None:
+        raise Http404
+    if write and not membership.is_owner:
+        raise exceptions.PermissionDenied("Only the site's owners can change this.")
+    return membership.site
+
+
+class ApiKeyThrottle(SimpleRateThrottle):
+    scope = "api"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            ident = f"key-{request.auth.pk}"
+        elif request.user is not None and request.user.is_authenticated:
+            ident = f"user-{request.user.pk}"
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class SiteKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tracking.access.SiteKeyAuthentication"
+    name = "siteApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A site API key (Settings → API)."}

@@ -1,0 +1,171 @@
+import pytest
+
+from tracking import channels, referrers
+from tracking.channels import (
+    CHANNELS,
+    DIRECT,
+    EMAIL,
+    EMAIL_SOURCES,
+    ORGANIC_SEARCH,
+    ORGANIC_SOCIAL,
+    PAID_SEARCH,
+    PAID_SOCIAL,
+    REFERRAL,
+    SEARCH_SOURCES,
+    SOCIAL_SOURCES,
+    Utm,
+    channel,
+    click_ids_from_url,
+    utm_from_url,
+)
+from tracking.referrers import referrer_source
+
+SITE = "example.com"
+
+
+def test_every_named_source_has_a_channel_category():
+    named = {
+        *referrers._HOST_NAMES.values(),
+        *referrers._DOMAIN_NAMES.values(),
+        *referrers._BRAND_NAMES.values(),
+        *referrers._ANDROID_APP_NAMES.values(),
+    }
+    uncategorised = named - SEARCH_SOURCES - SOCIAL_SOURCES - EMAIL_SOURCES - channels.AI_SOURCES
+    assert uncategorised == {"GitHub", "Medium", "Substack", "Stack Overflow"}
+
+
+def test_utm_parameters_are_decoded_and_stripped():
+    url = (
+        "https://example.com/p?utm_source=newsletter&utm_medium=email&utm_campaign=spring%20sale"
+        "&utm_term=running+shoes&utm_content=%20hero%20&other=1"
+    )
+    assert utm_from_url(url) == Utm(
+        source="newsletter", medium="email", campaign="spring sale", term="running shoes", content="hero"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        None,
+        "",
+        "https://example.com/",
+        "https://example.com/?",
+        "https://example.com/#utm_source=x",
+        "http://[::1",
+    ],
+)
+def test_missing_utm_gives_empty_strings(url):
+    assert utm_from_url(url) == Utm(source="", medium="", campaign="", term="", content="")
+
+
+def test_utm_values_are_capped_at_200_characters():
+    utm = utm_from_url("https://example.com/?utm_campaign=" + "a" * 300 + "&utm_source=%20" + "b" * 250)
+    assert utm.campaign == "a" * 200
+    assert utm.source == "b" * 200
+
+
+@pytest.mark.parametrize(
+    ("url", "source"),
+    [
+        ("https://example.com/?ref=producthunt", "producthunt"),
+        ("https://example.com/?source=hn", "hn"),
+        ("https://example.com/?ref=producthunt&utm_source=twitter", "twitter"),
+        ("https://example.com/?utm_source=&ref=producthunt", "producthunt"),
+        ("https://example.com/?ref=&source=hn", "hn"),
+        ("https://example.com/?UTM_SOURCE=Google", "Google"),
+        ("https://example.com/?utm_source=first&utm_source=second", "first"),
+    ],
+)
+def test_ref_and_source_stand_in_for_utm_source(url, source):
+    assert utm_from_url(url).source == source
+
+
+def test_bad_percent_encoding_does_not_raise():
+    assert utm_from_url("https://example.com/?utm_source=%E0%A4%A&utm_medium=%ZZ").medium == "%ZZ"
+
+
+def test_click_ids_are_read_from_the_url():
+    assert click_ids_from_url("https://example.com/?gclid=abc&fbclid=x&msclkid=") == {"gclid", "fbclid"}
+    assert click_ids_from_url("https://example.com/") == frozenset()
+
+
+def test_channels_are_listed_in_order():
+    assert CHANNELS == (
+        "Direct",
+        "Organic Search",
+        "Paid Search",
+        "Organic Social",
+        "Paid Social",
+        "Email",
+        "Referral",
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "referrer_domain", "utm", "click_ids", "expected"),
+    [
+        ("", "", Utm(), (), DIRECT),
+        ("Google", "google.com", Utm(), (), ORGANIC_SEARCH),
+        ("DuckDuckGo", "duckduckgo.com", Utm(), (), ORGANIC_SEARCH),
+        ("", "", Utm(source="bing"), (), ORGANIC_SEARCH),
+        ("", "", Utm(source="someengine", medium="organic"), (), ORGANIC_SEARCH),
+        # An unknown utm_source does not hide a known referrer.
+        ("Google", "google.com", Utm(source="spring_promo"), (), ORGANIC_SEARCH),
+        # Paid: search vs social by the source.
+        ("Google", "google.com", Utm(medium="cpc"), (), PAID_SEARCH),
+        ("", "", Utm(source="google", medium="cpc"), (), PAID_SEARCH),
+        ("", "", Utm(source="bing", medium="PPC"), (), PAID_SEARCH),
+        ("", "", Utm(source="partner", medium="retargeting"), (), PAID_SEARCH),
+        ("", "", Utm(source="facebook", medium="cpc"), (), PAID_SOCIAL),
+        ("", "", Utm(source="linkedin", medium="paid"), (), PAID_SOCIAL),
+        ("", "", Utm(source="x", medium="cpm"), (), PAID_SOCIAL),
+        ("Facebook", "l.facebook.com", Utm(medium="paid-ads"), (), PAID_SOCIAL),
+        ("", "", Utm(source="partner", medium="paid_social"), (), PAID_SOCIAL),
+        # Click ids: search ones are paid, fbclid is not.
+        ("", "", Utm(), ("gclid",), PAID_SEARCH),
+        ("Google", "google.com", Utm(), ("gbraid",), PAID_SEARCH),
+        ("Bing", "bing.com", Utm(), ("msclkid",), PAID_SEARCH),
+        ("Facebook", "l.facebook.com", Utm(), ("fbclid",), ORGANIC_SOCIAL),
+        ("", "", Utm(), ("fbclid",), DIRECT),
+        # Email by medium, by source, and by webmail referrer.
+        ("", "", Utm(source="newsletter", medium="email"), (), EMAIL),
+        ("", "", Utm(source="acme", medium="E-mail"), (), EMAIL),
+        ("", "", Utm(source="acme", medium="newsletter"), (), EMAIL),
+        ("", "", Utm(source="newsletter"), (), EMAIL),
+        ("Gmail", "mail.google.com", Utm(), (), EMAIL),
+        ("Outlook", "outlook.live.com", Utm(), (), EMAIL),
+        ("Gmail", "com.google.android.gm", Utm(), (), EMAIL),
+        # Social by medium and by source.
+        ("", "", Utm(source="mastodon", medium="social"), (), ORGANIC_SOCIAL),
+        ("", "", Utm(source="forum", medium="sm"), (), ORGANIC_SOCIAL),
+        ("Twitter", "t.co", Utm(), (), ORGANIC_SOCIAL),
+        ("Hacker News", "news.ycombinator.com", Utm(), (), ORGANIC_SOCIAL),
+        ("Reddit", "old.reddit.com", Utm(), (), ORGANIC_SOCIAL),
+        ("", "", Utm(source="twitter"), (), ORGANIC_SOCIAL),
+        ("", "", Utm(source="x.com"), (), ORGANIC_SOCIAL),
+        ("", "", Utm(source="producthunt"), (), ORGANIC_SOCIAL),
+        # A known utm_source wins over the referrer.
+        ("Google", "google.com", Utm(source="twitter"), (), ORGANIC_SOCIAL),
+        # AI assistants are referrals (ChatGPT tags its links utm_source=chatgpt.com).
+        ("ChatGPT", "chatgpt.com", Utm(), (), REFERRAL),
+        ("", "", Utm(source="chatgpt.com"), (), REFERRAL),
+        ("Perplexity", "perplexity.ai", Utm(), (), REFERRAL),
+        ("Gemini", "gemini.google.com", Utm(), (), REFERRAL),
+        # Everything else with a referrer or a tag.
+        ("blog.example.org", "blog.example.org", Utm(), (), REFERRAL),
+        ("GitHub", "github.com", Utm(), (), REFERRAL),
+        ("", "", Utm(source="partner"), (), REFERRAL),
+        ("", "", Utm(campaign="launch"), (), REFERRAL),
+    ],
+)
+def test_channel_rules(source, referrer_domain, utm, click_ids, expected):
+    assert channel(source, referrer_domain, utm, click_ids) == expected
+
+
+def test_channel_end_to_end_from_a_referrer_and_url():
+    referrer = referrer_source("https://l.facebook.com/l.php?u=x", SITE)
+    url = "https://example.com/?utm_source=fb&utm_medium=paid_social&utm_campaign=launch&fbclid=x"
+    assert (
+        channel(referrer.source, referrer.domain, utm_from_url(url), click_ids_from_url(url)) == PAID_SOCIAL
+    )

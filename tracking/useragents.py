@@ -1,0 +1,201 @@
+"""Browser, OS and device class of a visitor, from its user agent and screen width.
+
+ua-parser's matchers are built once per process, on first use, and the final answer is cached per
+(user agent, width class), so a repeated user agent costs a dict lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import ua_parser
+from ua_parser import Domain
+
+# Longer user agents are cut before the bot check and parsing (bounds regex work and cache memory).
+MAX_USER_AGENT_LENGTH = 1024
+
+DESKTOP = "desktop"
+MOBILE = "mobile"
+TABLET = "tablet"
+DEVICES = (DESKTOP, MOBILE, TABLET)
+
+# Bootstrap's breakpoints, in CSS pixels of screen.width; used only when the user agent says nothing.
+MOBILE_MAX_WIDTH = 575
+TABLET_MAX_WIDTH = 991
+
+# Names stored in Session.browser/os are at most this long.
+MAX_NAME_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    browser: str  # "" when unknown
+    os: str  # "" when unknown
+    device: str  # one of DEVICES
+
+
+# ua-parser family → the name users expect (peers show "Chrome", not "Chrome Mobile iOS").
+_BROWSER_NAMES = {
+    "Chrome Mobile": "Chrome",
+    "Chrome Mobile iOS": "Chrome",
+    "Chrome Mobile WebView": "Chrome WebView",
+    "Chromium": "Chromium",
+    "Mobile Safari": "Safari",
+    # In-app WKWebView on iOS (no browser token): Safari's engine, shown as Safari like peers do.
+    "Mobile Safari UI/WKWebView": "Safari",
+    "Firefox Mobile": "Firefox",
+    "Firefox iOS": "Firefox",
+    "Firefox Beta": "Firefox",
+    "Firefox Focus": "Firefox",
+    "Edge Mobile": "Edge",
+    "Opera Mobile": "Opera",
+    "Opera Touch": "Opera",
+    "Opera GX": "Opera",
+    "IE": "Internet Explorer",
+    "IE Mobile": "Internet Explorer",
+    "Amazon Silk": "Silk",
+    "DuckDuckGo Mobile": "DuckDuckGo",
+    "MiuiBrowser": "MIUI Browser",
+    "HuaweiBrowser": "Huawei Browser",
+    "Google": "Google App",
+    "Yandex Browser": "Yandex Browser",
+    "Other": "",
+}
+
+_OS_NAMES = {
+    "Mac OS X": "macOS",
+    "Mac OS": "macOS",
+    "iOS": "iOS",  # iPadOS reports itself as iOS (or as macOS in desktop mode); kept as iOS.
+    "Chrome OS": "Chrome OS",
+    "Chromecast": "Chrome OS",
+    "Other": "",
+}
+_LINUX_DISTRIBUTIONS = frozenset(
+    {
+        "Linux",
+        "Ubuntu",
+        "Kubuntu",
+        "Xubuntu",
+        "Lubuntu",
+        "Fedora",
+        "Debian",
+        "Linux Mint",
+        "Mint",
+        "Arch Linux",
+        "Manjaro",
+        "openSUSE",
+        "SUSE",
+        "Red Hat",
+        "CentOS",
+        "Gentoo",
+        "Slackware",
+        "Mandriva",
+        "elementary OS",
+        "Pop!_OS",
+    }
+)
+
+# Order matters: an iPad also says "Mobile/15E148", so tablets are recognised first. "Tablet PC" is
+# a Windows desktop capability token, not a tablet. Android without "Mobile" is a tablet: that is how
+# Chrome and other Android browsers tell them apart (Kindle Fire and Nexus 7 included). Plain
+# substring tests on the lower-cased string: ~1 µs, against ~30 µs for the equivalent regexes.
+_TABLET_TOKENS = ("ipad", "kindle", "silk/", "playbook")
+_MOBILE_TOKENS = (
+    "mobi",
+    "iphone",
+    "ipod",
+    "windows phone",
+    "blackberry",
+    "bb10",
+    "opera mini",
+    "j2me",
+    "symb",
+    "kaios",
+)
+
+_resolver_lock = threading.Lock()
+_resolver: Any = None
+
+
+def _ua_resolver() -> Any:
+    """ua-parser's fastest resolver (the Rust ``regex`` one when installed), built on first use.
+
+    Built lazily because compiling the matchers takes ~0.2 s and most processes (commands, workers)
+    never parse a user agent. No ua-parser cache on top: ``_parse_ua`` caches the final answer.
+    """
+    global _resolver
+    if _resolver is None:
+        with _resolver_lock:
+            if _resolver is None:
+                if ua_parser.BestAvailableResolver is ua_parser.BasicResolver:
+                    matchers = ua_parser.load_builtins()
+                else:
+                    matchers = ua_parser.load_lazy_builtins()
+                _resolver = ua_parser.BestAvailableResolver(matchers)
+    return _resolver
+
+
+def _browser_name(family: str) -> str:
+    return _BROWSER_NAMES.get(family, family)[:MAX_NAME_LENGTH]
+
+
+def _os_name(family: str) -> str:
+    if family in _OS_NAMES:
+        return _OS_NAMES[family]
+    if family in _LINUX_DISTRIBUTIONS:
+        return "Linux"
+    # Older ua-parser data says "Windows 10", "Windows 7", "Windows XP"; phones stay distinct.
+    if family.startswith("Windows") and not family.startswith(
+        ("Windows Phone", "Windows Mobile", "Windows CE")
+    ):
+        return "Windows"
+    return family[:MAX_NAME_LENGTH]
+
+
+def _device_from_user_agent(user_agent: str) -> str | None:
+    lowered = user_agent.lower()
+    if any(token in lowered for token in _TABLET_TOKENS) or (
+        "tablet" in lowered and "tablet pc" not in lowered
+    ):
+        return TABLET
+    if any(token in lowered for token in _MOBILE_TOKENS):
+        return MOBILE
+    if "android" in lowered:
+        return TABLET
+    return None
+
+
+def _device_from_width(screen_width: int | None) -> str | None:
+    if screen_width is None or screen_width <= 0:
+        return None
+    if screen_width <= MOBILE_MAX_WIDTH:
+        return MOBILE
+    if screen_width <= TABLET_MAX_WIDTH:
+        return TABLET
+    return DESKTOP
+
+
+@lru_cache(maxsize=4096)
+def _parse_ua(user_agent: str, width_device: str | None) -> ClientInfo:
+    result = _ua_resolver()(user_agent, Domain.USER_AGENT | Domain.OS)
+    browser = _browser_name(result.user_agent.family) if result.user_agent else ""
+    os = _os_name(result.os.family) if result.os else ""
+    device = _device_from_user_agent(user_agent) or width_device or DESKTOP
+    return ClientInfo(browser=browser, os=os, device=device)
+
+
+def parse_user_agent(user_agent: str | None, screen_width: int | None = None) -> ClientInfo:
+    """Browser, OS and device class of a visitor.
+
+    The device comes from the user agent when it says so (iPad, "Tablet", Kindle, Android without
+    "Mobile" → tablet; iPhone, "Mobile", Opera Mini → mobile). Otherwise ``screen_width`` (CSS
+    pixels, ``screen.width``) decides: under 576 mobile, under 992 tablet, else desktop; this is
+    what catches an iPad in desktop mode, which sends a Mac user agent. Default desktop.
+
+    Results are cached per (user agent, width class), so a repeated user agent costs a dict lookup.
+    """
+    ua = (user_agent or "").strip()[:MAX_USER_AGENT_LENGTH]
+    return _parse_ua(ua, _device_from_width(screen_width))
