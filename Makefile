@@ -14,6 +14,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# DEBUG is off unless set (production fails closed); a local run turns it on with the development secrets.
+run: export DEBUG ?= true
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py sync_schedules
@@ -36,6 +38,8 @@ test: lint
 BENCH_PG ?= postgres://postgres@127.0.0.1:5432
 
 # Benchmarks (not tests): each prints its figures beside the targets and merges bench/results.json.
+# The benchmarks that set no secrets of their own run with the development ones, as before DEBUG defaulted off.
+bench: export DEBUG ?= true
 bench: $(VENV)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/snippet.py

@@ -7,30 +7,24 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from humblytics.lib.env import env_bool, env_int, env_list, env_str
+from humblytics.lib.env import check_production_secrets, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+# Fail closed: off unless set (`make run` and the test settings turn it on).
+DEBUG = env_bool("DEBUG", False)
 
-# Development-only defaults. With DEBUG off a missing value stops start-up below.
+# Development-only values, published here: with DEBUG off a missing value, or one of these, stops start-up.
 _DEV_SECRET_KEY = "dev-insecure-humblytics-secret-key-change-me"
 _DEV_FIELD_KEY = "ZGV2LW9ubHktaHVtYmx5dGljcy1maWVsZC1rZXktMDA="
 
 SECRET_KEY = env_str("SECRET_KEY") or ""
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 if not DEBUG:
-    missing = [
-        name
-        for name, value in (("SECRET_KEY", SECRET_KEY), ("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS))
-        if not value
-    ]
-    if missing:
-        raise ImproperlyConfigured(
-            f"{' and '.join(missing)} must be set when DEBUG is off "
-            "(see .env.example; generate a Fernet key with "
-            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
-        )
+    check_production_secrets(
+        {"SECRET_KEY": [SECRET_KEY] if SECRET_KEY else [], "FIELD_ENCRYPTION_KEYS": FIELD_ENCRYPTION_KEYS},
+        published={"SECRET_KEY": _DEV_SECRET_KEY, "FIELD_ENCRYPTION_KEYS": _DEV_FIELD_KEY},
+    )
 SECRET_KEY = SECRET_KEY or _DEV_SECRET_KEY
 FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [_DEV_FIELD_KEY]
 for _index, _key in enumerate(FIELD_ENCRYPTION_KEYS):

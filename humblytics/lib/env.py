@@ -47,3 +47,23 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def check_production_secrets(values: dict[str, list[str]], published: dict[str, str]) -> None:
+    """Refuse to start without DEBUG when a secret is missing or is the development value in the source.
+
+    The development values are public (they are in settings.py), so a server using one has no secret.
+    """
+    missing = [name for name, given in values.items() if not given]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{' and '.join(missing)} must be set when DEBUG is off "
+            "(see .env.example; generate a Fernet key with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+        )
+    for name, given in values.items():
+        if published.get(name) in given:
+            raise ImproperlyConfigured(
+                f"{name} is the published development value from settings.py; with DEBUG off set your own "
+                "secret (or set DEBUG=true for a local run)"
+            )

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core.cache import cache
 
@@ -48,7 +49,7 @@ def test_production_settings_turn_on_hsts_and_secure_cookies():
     env = {
         "DEBUG": "false",
         "SECRET_KEY": "x" * 50,
-        "FIELD_ENCRYPTION_KEYS": django_settings.FIELD_ENCRYPTION_KEYS[0],
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(

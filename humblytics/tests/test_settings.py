@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -42,11 +43,22 @@ def test_env_list_and_str_defaults(monkeypatch):
     assert env_str("NAME", "x") == "x"
 
 
-def _load_settings(**env: str) -> subprocess.CompletedProcess:
+DEV_SECRET_KEY = "dev-insecure-humblytics-secret-key-change-me"
+DEV_FIELD_KEY = "ZGV2LW9ubHktaHVtYmx5dGljcy1maWVsZC1rZXktMDA="
+
+
+def _load_settings(*, debug: str | None = "true", **env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with ``env`` (DEBUG on unless ``debug`` says otherwise)."""
     clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS"}}
+    if debug is not None:
+        clean["DEBUG"] = debug
     clean.update(env)
     return subprocess.run(
-        [sys.executable, "-c", "import humblytics.settings as s; print(s.DATABASES['default']['ENGINE'])"],
+        [
+            sys.executable,
+            "-c",
+            "import humblytics.settings as s; print(s.DATABASES['default']['ENGINE'], 'DEBUG', s.DEBUG)",
+        ],
         env=clean,
         cwd=django_settings.BASE_DIR,
         capture_output=True,
@@ -56,18 +68,48 @@ def _load_settings(**env: str) -> subprocess.CompletedProcess:
 
 
 def test_production_without_secrets_refuses_to_start():
-    result = _load_settings(DEBUG="false")
+    result = _load_settings(debug="false")
     assert result.returncode != 0
     assert "SECRET_KEY and FIELD_ENCRYPTION_KEYS must be set when DEBUG is off" in result.stderr
 
 
-def test_production_with_secrets_starts():
+def test_debug_is_off_unless_set():
+    result = _load_settings(debug=None)
+    assert result.returncode != 0
+    assert "SECRET_KEY and FIELD_ENCRYPTION_KEYS must be set when DEBUG is off" in result.stderr
     result = _load_settings(
-        DEBUG="false",
-        SECRET_KEY="x" * 50,
-        FIELD_ENCRYPTION_KEYS="ZGV2LW9ubHktaHVtYmx5dGljcy1maWVsZC1rZXktMDA=",
+        debug=None, SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode()
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["DEBUG", "False"]
+
+
+def test_production_with_secrets_starts():
+    result = _load_settings(
+        debug="false", SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode()
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_the_published_development_secret_key():
+    result = _load_settings(
+        debug="false", SECRET_KEY=DEV_SECRET_KEY, FIELD_ENCRYPTION_KEYS=Fernet.generate_key().decode()
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is the published development value" in result.stderr
+
+
+def test_production_refuses_the_published_development_encryption_key_even_as_an_old_key():
+    keys = f"{Fernet.generate_key().decode()},{DEV_FIELD_KEY}"
+    result = _load_settings(debug="false", SECRET_KEY="x" * 50, FIELD_ENCRYPTION_KEYS=keys)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: FIELD_ENCRYPTION_KEYS is the published development value" in result.stderr
+
+
+def test_development_runs_with_the_published_keys():
+    result = _load_settings(debug="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["DEBUG", "True"]
 
 
 def test_invalid_encryption_key_is_rejected():
