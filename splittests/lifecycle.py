@@ -7,10 +7,16 @@ from urllib.parse import urlsplit
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from revenue.reports import report_currency
 from splittests.models import SplitTest, Variant
+from splittests.variant_urls import UnsafeUrl, check_url
 from tracking.models import Site
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+#: Every running test of a site rides in each visitor's copy of the tracker: keep it small.
+MAX_RUNNING_TESTS_PER_SITE = 20
+TOO_MANY_RUNNING = f"a site can run at most {MAX_RUNNING_TESTS_PER_SITE} tests at once; stop one first"
 
 
 class InvalidTest(ValueError):
@@ -40,6 +46,8 @@ class TestSpec:
     revenue_target: int | None = None
     goal_page: str = ""
     minimum_sample: int = 100
+    minimum_conversions: int = 10
+    method: str = SplitTest.Method.SEQUENTIAL
     auto_stop_days: int | None = None
     cap_percentile: float | None = 99.0
     canonical_to_control: bool = True
@@ -47,27 +55,13 @@ class TestSpec:
 
 
 def _path_on_site(site: Site, value: str, field_name: str, errors: dict[str, str]) -> str:
-    value = (value or "").strip()
-    if not value:
-        errors[field_name] = "is required"
-        return ""
+    """The URL if it is a path or an https URL on the site (as browsers parse it), else "" with the
+    reason recorded under ``field_name``."""
     try:
-        parts = urlsplit(value)
-    except ValueError:
-        errors[field_name] = "is not a valid URL or path"
+        return check_url(site, value).url
+    except UnsafeUrl as unsafe:
+        errors[field_name] = str(unsafe)
         return ""
-    if parts.scheme or parts.netloc:
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or not site.owns_hostname(parts.hostname)
-        ):
-            errors[field_name] = f"must be a path or a URL on {site.domain}"
-            return ""
-    elif not value.startswith("/"):
-        errors[field_name] = "must start with / (a path on your site) or be a full URL on your site"
-        return ""
-    return value[:500]
 
 
 def validate(site: Site, spec: TestSpec) -> TestSpec:
@@ -94,6 +88,10 @@ def validate(site: Site, spec: TestSpec) -> TestSpec:
         spec.goal_page = urlsplit(goal_page).path if goal_page else ""
     if not isinstance(spec.minimum_sample, int) or not 1 <= spec.minimum_sample <= 10_000_000:
         errors["minimum_sample"] = "must be between 1 and 10,000,000 visitors"
+    if not isinstance(spec.minimum_conversions, int) or not 1 <= spec.minimum_conversions <= 1_000_000:
+        errors["minimum_conversions"] = "must be between 1 and 1,000,000 conversions"
+    if spec.method not in SplitTest.Method.values:
+        errors["method"] = 'must be "sequential" or "fixed_horizon"'
     if spec.auto_stop_days is not None and (
         not isinstance(spec.auto_stop_days, int) or not 1 <= spec.auto_stop_days <= 365
     ):
@@ -141,45 +139,65 @@ def validate(site: Site, spec: TestSpec) -> TestSpec:
     return spec
 
 
-def _conflict(site: Site, page: str, exclude_pk: int | None = None) -> bool:
-    running = SplitTest.objects.filter(site=site, page=page, status=SplitTest.Status.RUNNING)
+def _launch_problem(site: Site, page: str, exclude_pk: int | None = None) -> str | None:
+    """Why a test on ``page`` cannot start now, or None. Call inside the transaction that launches:
+    the site's row is locked so that two launches cannot both pass the count."""
+    Site.objects.select_for_update().filter(pk=site.pk).first()
+    running = SplitTest.objects.filter(site=site, status=SplitTest.Status.RUNNING)
     if exclude_pk:
         running = running.exclude(pk=exclude_pk)
-    return running.exists()
+    if running.filter(page=page).exists():
+        return CONFLICT_MESSAGE
+    if running.count() >= MAX_RUNNING_TESTS_PER_SITE:
+        return TOO_MANY_RUNNING
+    return None
 
 
 CONFLICT_MESSAGE = "another test is already running on this page; stop it first"
 
 
+def _definition(spec: TestSpec) -> dict:
+    """The SplitTest fields a definition sets (a draft's edit replaces exactly these)."""
+    return {
+        "name": spec.name,
+        "page": spec.page,
+        "randomization": spec.randomization,
+        "goal_type": spec.goal_type,
+        "revenue_target": spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
+        "goal_page": spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
+        "minimum_sample": spec.minimum_sample,
+        "minimum_conversions": spec.minimum_conversions,
+        "method": spec.method,
+        "auto_stop_days": spec.auto_stop_days,
+        "cap_percentile": spec.cap_percentile,
+        "canonical_to_control": spec.canonical_to_control,
+    }
+
+
+def _create_variants(test: SplitTest, spec: TestSpec) -> None:
+    Variant.objects.bulk_create(
+        [
+            Variant(test=test, key=v.key, name=v.name, url=v.url, weight=v.weight, is_control=v.is_control)
+            for v in spec.variants
+        ]
+    )
+
+
 def create_test(site: Site, spec: TestSpec, *, launch: bool = False) -> SplitTest:
     spec = validate(site, spec)
-    if launch and _conflict(site, spec.page):
-        raise InvalidTest({"page": CONFLICT_MESSAGE})
     try:
         with transaction.atomic():
+            problem = _launch_problem(site, spec.page) if launch else None
+            if problem:
+                raise InvalidTest({"page": problem})
             test = SplitTest.objects.create(
                 site=site,
-                name=spec.name,
-                page=spec.page,
-                randomization=spec.randomization,
-                goal_type=spec.goal_type,
-                revenue_target=spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
-                goal_page=spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
-                minimum_sample=spec.minimum_sample,
-                auto_stop_days=spec.auto_stop_days,
-                cap_percentile=spec.cap_percentile,
-                canonical_to_control=spec.canonical_to_control,
+                **_definition(spec),
                 status=SplitTest.Status.RUNNING if launch else SplitTest.Status.DRAFT,
                 started_at=timezone.now() if launch else None,
+                currency=(report_currency(site) or "") if launch else "",
             )
-            Variant.objects.bulk_create(
-                [
-                    Variant(
-                        test=test, key=v.key, name=v.name, url=v.url, weight=v.weight, is_control=v.is_control
-                    )
-                    for v in spec.variants
-                ]
-            )
+            _create_variants(test, spec)
     except IntegrityError:
         raise InvalidTest({"page": CONFLICT_MESSAGE}) from None
     return test
@@ -191,40 +209,27 @@ def update_draft(test: SplitTest, spec: TestSpec) -> SplitTest:
         raise InvalidTest({"status": "only a draft can be edited; stop this test and create a new one"})
     spec = validate(test.site, spec)
     with transaction.atomic():
-        SplitTest.objects.filter(pk=test.pk).update(
-            name=spec.name,
-            page=spec.page,
-            randomization=spec.randomization,
-            goal_type=spec.goal_type,
-            revenue_target=spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
-            goal_page=spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
-            minimum_sample=spec.minimum_sample,
-            auto_stop_days=spec.auto_stop_days,
-            cap_percentile=spec.cap_percentile,
-            canonical_to_control=spec.canonical_to_control,
-        )
+        SplitTest.objects.filter(pk=test.pk).update(**_definition(spec))
         Variant.objects.filter(test=test).delete()
-        Variant.objects.bulk_create(
-            [
-                Variant(
-                    test=test, key=v.key, name=v.name, url=v.url, weight=v.weight, is_control=v.is_control
-                )
-                for v in spec.variants
-            ]
-        )
+        _create_variants(test, spec)
     test.refresh_from_db()
     return test
 
 
 def launch_test(test: SplitTest) -> SplitTest:
+    """Start a draft. The revenue currency is fixed now: the site's settlement currency, so that a
+    payment in another currency later cannot switch the test's figures to it."""
     if test.status != SplitTest.Status.DRAFT:
         raise InvalidTest({"status": f"only a draft can be launched; this test is {test.status}"})
-    if _conflict(test.site, test.page, exclude_pk=test.pk):
-        raise InvalidTest({"status": CONFLICT_MESSAGE})
     try:
         with transaction.atomic():
+            problem = _launch_problem(test.site, test.page, exclude_pk=test.pk)
+            if problem:
+                raise InvalidTest({"status": problem})
             changed = SplitTest.objects.filter(pk=test.pk, status=SplitTest.Status.DRAFT).update(
-                status=SplitTest.Status.RUNNING, started_at=timezone.now()
+                status=SplitTest.Status.RUNNING,
+                started_at=timezone.now(),
+                currency=report_currency(test.site) or "",
             )
     except IntegrityError:
         raise InvalidTest({"status": CONFLICT_MESSAGE}) from None

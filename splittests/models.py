@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -19,6 +21,10 @@ class SplitTest(models.Model):
         REVENUE = "revenue", "Revenue"
         PAGEVIEW = "pageview", "Page view"
 
+    class Method(models.TextChoices):
+        SEQUENTIAL = "sequential", "Sequential (safe to check every day)"
+        FIXED_HORIZON = "fixed_horizon", "Fixed horizon (read once, at the planned sample)"
+
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="split_tests")
     name = models.CharField(max_length=120)
     page = models.CharField(max_length=500, help_text="Path of the control page, e.g. /pricing")
@@ -35,6 +41,16 @@ class SplitTest(models.Model):
     )
     minimum_sample = models.PositiveIntegerField(
         default=100, help_text="Visitors per variant before a winner"
+    )
+    minimum_conversions = models.PositiveIntegerField(
+        default=10, help_text="Conversions every variant needs before a winner"
+    )
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.SEQUENTIAL)
+    currency = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text="Settlement currency of the revenue figures, fixed at launch (lower case); empty "
+        "until the site has a payment",
     )
     auto_stop_days = models.PositiveIntegerField(null=True, blank=True)
     cap_percentile = models.FloatField(
@@ -93,6 +109,4 @@ class Variant(models.Model):
 
     @property
     def path(self) -> str:
-        from urllib.parse import urlsplit
-
         return urlsplit(self.url).path or "/"

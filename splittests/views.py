@@ -8,6 +8,7 @@ from revenue.reports import report_currency
 from splittests import lifecycle, results, statistics
 from splittests.forms import CalculatorForm, SplitTestForm, initial_for
 from splittests.models import SplitTest
+from splittests.snippet_config import Caching
 from splittests.snippet_config import render as render_snippet
 from tracking import ingest
 from tracking.access import get_site_for_user
@@ -192,10 +193,13 @@ def serve_snippet(request):
         )
         response["Cache-Control"] = "no-store"
         return response
-    script, personalised = render_snippet(site, request)
+    script, caching = render_snippet(site, request)
     response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
-    # A script carrying this visitor's split-test assignment must not be shared by caches.
-    response["Cache-Control"] = "private, max-age=60" if personalised else "public, max-age=300"
+    # A script carrying this visitor's assignment, or the test-free one a crawler gets while tests
+    # run, must not be shared by caches: one crawler hit would switch the tests off for everyone.
+    response["Cache-Control"] = "public, max-age=300" if caching is Caching.SHARED else "private, max-age=60"
+    if caching is Caching.PER_AGENT:
+        response["Vary"] = "User-Agent"
     response["Access-Control-Allow-Origin"] = "*"
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -107,13 +107,20 @@
 
   // <split-tests> (the server drops this block for sites with no running test)
   // Split tests inlined by the server, each {p: control path, c: control key, a: assigned key,
-  // u: assigned URL, v: variant paths, n: canonical to control}. Bots and automation are never assigned.
-  var T = (C && C.t) || [], qs = new URLSearchParams(l.search);
+  // u: assigned URL, v: variant paths, n: canonical to control}, and d: the site's domain.
+  // Bots and automation are never assigned.
+  var T = (C && C.t) || [], D = (C && C.d) || "", qs = new URLSearchParams(l.search);
   for (var k = 0; k < T.length && !local; k++) {
     var t = T[k];
     if (l.pathname === t.p && !qs.has("hmbl_v")) {
       if (t.a !== t.c) {
-        var u = new URL(t.u, l.href);
+        var u;
+        try { u = new URL(t.u, l.href); } catch (e) { continue; }
+        var hn = u.hostname;
+        // Defence in depth (the server checks too): never leave this origin except for https on
+        // the site's domain, and never with a user name; otherwise the visitor is not in the test.
+        if (u.username || u.password || (u.origin !== l.origin &&
+          !(u.protocol === "https:" && D && (hn === D || hn.endsWith("." + D))))) continue;
         qs.forEach((val, key) => { if (!u.searchParams.has(key)) u.searchParams.set(key, val); });
         u.searchParams.set("hmbl_v", t.a);
         if (d.referrer) u.searchParams.set("hmbl_r", d.referrer);

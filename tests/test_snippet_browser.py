@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tracking.snippet import CONFIG_MARKER
 from tracking.snippet import minify as minify_js
 
 pytestmark = pytest.mark.browser
@@ -338,6 +339,42 @@ def test_variant_is_reported_and_removed_from_address_bar(server, page, token):
     second = wait_events(server, token, 2)[1]
     assert "variant" not in second
     assert second["referrer"] == clean
+
+
+def serve_with_tests(page, config):
+    """This page gets the full snippet carrying ``config``, as the server inlines it."""
+    script = minify_js(SNIPPET.read_text(encoding="utf-8")).replace(CONFIG_MARKER, json.dumps(config), 1)
+    page.route(
+        "**/hmbl.min.js*",
+        lambda route: route.fulfill(status=200, content_type="application/javascript", body=script),
+    )
+
+
+def one_test(token, url):
+    test = {"p": f"/app/{token}/home", "c": "control", "a": "b", "u": url, "v": [], "n": 0}
+    return {"t": [test], "d": "alice.example.com"}
+
+
+@pytest.mark.parametrize("url", ["/\\evil.example/x", "https://evil.example\\@alice.example.com/"])
+def test_the_snippet_refuses_to_redirect_off_the_site(server, page, token, url):
+    left = []
+    page.route("**://evil.example/**", lambda route: (left.append(route.request.url), route.abort()))
+    serve_with_tests(page, one_test(token, url))
+    page.goto(f"{server.base_url}/app/{token}/home")
+    [event] = wait_events(server, token, 1)
+    # Not redirected, and not counted in the test either.
+    assert "variant" not in event
+    assert page.url == f"{server.base_url}/app/{token}/home"
+    assert_no_more(page, server, token, 1)
+    assert left == []
+
+
+def test_the_snippet_redirects_to_a_variant_on_the_same_origin(server, page, token):
+    serve_with_tests(page, one_test(token, f"/app/{token}/home-b"))
+    page.goto(f"{server.base_url}/app/{token}/home")
+    [event] = wait_events(server, token, 1)
+    assert event["variant"] == "b"
+    assert event["url"] == f"{server.base_url}/app/{token}/home-b"
 
 
 def test_variant_only_parameter_leaves_a_clean_url(server, page, token):

@@ -48,7 +48,9 @@ def test_bots_are_never_assigned(client, site, running_test):
         client, site, ua="Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
     )
     assert config_of(response) is None
-    assert response["Cache-Control"] == "public, max-age=300"
+    # Not for a shared cache: everyone behind it would get the test-free script.
+    assert response["Cache-Control"] == "private, max-age=60"
+    assert response["Vary"] == "User-Agent"
 
 
 def test_user_level_gives_the_same_variant_to_the_same_visitor(client, site, make_spec):

@@ -63,8 +63,9 @@ def test_save_a_draft_then_launch_then_stop(client_as_owner, site):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"b_url": "https://elsewhere.com/b"}, "must be a path or a URL on example.com"),
-        ({"page": "pricing"}, "must start with /"),
+        ({"b_url": "https://elsewhere.com/b"}, "must be on example.com or one of its subdomains"),
+        ({"page": "pricing"}, "must be a path like /pricing-b or an https:// URL on example.com"),
+        ({"b_url": "/\\evil.example/x"}, "must not contain a backslash"),
         ({"revenue_target": "abc"}, "Enter an amount like 49.00"),
         ({"revenue_target": ""}, "Enter the target amount"),
         ({"b_url": "/pricing"}, "own URL path"),
