@@ -16,3 +16,4 @@ class ConnectStripeForm(forms.Form):
 
 class DisconnectStripeForm(forms.Form):
     delete_payments = forms.BooleanField(required=False, label="Also delete the imported payments")
+    confirmed = forms.BooleanField(required=False)

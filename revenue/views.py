@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_q.tasks import async_task
@@ -73,9 +74,17 @@ def sync_now(request, site_id: str):
 @login_required
 @require_POST
 def disconnect(request, site_id: str):
+    """Asks first (a page saying what will be lost), then disconnects on the confirmed POST."""
     site, _ = get_site_for_user(request.user, site_id, owner_only=True)
     form = DisconnectStripeForm(request.POST)
-    delete_payments = form.is_valid() and form.cleaned_data["delete_payments"]
+    form.is_valid()
+    delete_payments = form.cleaned_data.get("delete_payments", False)
+    if not form.cleaned_data.get("confirmed"):
+        return render(
+            request,
+            "tracking/confirm.html",
+            {"site": site, "confirm": _disconnect_question(site, delete_payments), "tab": "revenue"},
+        )
     disconnect_stripe(site, delete_payments=delete_payments)
     messages.success(
         request,
@@ -84,6 +93,26 @@ def disconnect(request, site_id: str):
         else "Stripe disconnected. Imported payments are kept.",
     )
     return redirect("revenue:settings", site_id=site.public_id)
+
+
+def _disconnect_question(site, delete_payments: bool) -> dict:
+    count = Payment.objects.filter(site=site).count()
+    lines = ["Humblytics forgets the Stripe key and stops importing payments."]
+    if delete_payments:
+        lines.append(
+            f"The {count:,} imported payment{'s' if count != 1 else ''} will be deleted too: their "
+            "revenue disappears from the dashboard until you connect again and the import runs. "
+            "This cannot be undone."
+        )
+    else:
+        lines.append(f"The {count:,} imported payment{'s' if count != 1 else ''} are kept.")
+    return {
+        "title": "Disconnect Stripe" + (f" and delete {count:,} payments" if delete_payments else ""),
+        "lines": lines,
+        "keep": {"delete_payments": "on"} if delete_payments else {},
+        "button": "Disconnect and delete payments" if delete_payments else "Disconnect Stripe",
+        "cancel_url": reverse("revenue:settings", args=[site.public_id]),
+    }
 
 
 PAYMENTS_PER_PAGE = 50

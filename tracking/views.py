@@ -172,8 +172,21 @@ def api_keys(request, site_id: str):
 @login_required
 @require_POST
 def revoke_api_key(request, site_id: str, key_id: int):
+    """Asks first; revokes on the confirmed POST."""
     site, _ = get_site_for_user(request.user, site_id, owner_only=True)
     row = get_object_or_404(ApiKey, site=site, pk=key_id)
+    if request.POST.get("confirmed") != "yes":
+        question = {
+            "title": f"Revoke the API key “{row.name}”",
+            "lines": [
+                f"Programs using {row.prefix}… get 401 from now on. A revoked key cannot be restored; "
+                "create a new one instead."
+            ],
+            "keep": {},
+            "button": "Revoke key",
+            "cancel_url": reverse("tracking:api_keys", args=[site.public_id]),
+        }
+        return render(request, "tracking/confirm.html", {"site": site, "confirm": question, "tab": "api"})
     apikeys.revoke_api_key(row)
     messages.success(request, f"Revoked {row.name}. Programs using it now get 401.")
     return redirect("tracking:api_keys", site_id=site.public_id)

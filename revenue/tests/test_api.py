@@ -201,9 +201,16 @@ def test_api_keys_page_shows_a_new_key_once(client_as_owner, site):
     assert key not in again and row.prefix in again
 
 
-def test_revoking_from_the_page(client_as_owner, site, client):
+def test_revoking_from_the_page_asks_first(client_as_owner, site, client):
     row, _ = create_api_key(site, "ci")
     response = client_as_owner.post(f"/sites/{site.public_id}/settings/api/{row.pk}/revoke/")
+    assert response.status_code == 200
+    assert "Revoke the API key “ci”?" in response.content.decode()
+    row.refresh_from_db()
+    assert row.revoked_at is None
+    response = client_as_owner.post(
+        f"/sites/{site.public_id}/settings/api/{row.pk}/revoke/", {"confirmed": "yes"}
+    )
     assert response.status_code == 302
     row.refresh_from_db()
     assert row.revoked_at is not None

@@ -147,7 +147,7 @@ def test_key_rotation_refuses_when_no_key_opens_the_value(connection, settings):
 def test_disconnect_keeps_payments_by_default(client_as_owner, site, connection, fake_stripe):
     fake_stripe.create_payment(1000, "usd")
     tasks.sync_connection(connection.pk)
-    response = client_as_owner.post(URL.format(site.public_id) + "disconnect/")
+    response = client_as_owner.post(URL.format(site.public_id) + "disconnect/", {"confirmed": "yes"})
     assert response.status_code == 302
     assert not StripeConnection.objects.exists()
     assert Payment.objects.filter(site=site).count() == 1
@@ -156,8 +156,23 @@ def test_disconnect_keeps_payments_by_default(client_as_owner, site, connection,
 def test_disconnect_can_delete_payments(client_as_owner, site, connection, fake_stripe):
     fake_stripe.create_payment(1000, "usd")
     tasks.sync_connection(connection.pk)
-    client_as_owner.post(URL.format(site.public_id) + "disconnect/", {"delete_payments": "on"})
+    client_as_owner.post(
+        URL.format(site.public_id) + "disconnect/", {"delete_payments": "on", "confirmed": "yes"}
+    )
     assert not Payment.objects.filter(site=site).exists()
+
+
+def test_disconnect_asks_first_and_says_how_many_payments_go(client_as_owner, site, connection, fake_stripe):
+    fake_stripe.create_payment(1000, "usd")
+    fake_stripe.create_payment(2000, "usd")
+    tasks.sync_connection(connection.pk)
+    response = client_as_owner.post(URL.format(site.public_id) + "disconnect/", {"delete_payments": "on"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Disconnect Stripe and delete 2 payments?" in body and "cannot be undone" in body
+    # The confirming form carries the choice along.
+    assert 'name="delete_payments" value="on"' in body and 'name="confirmed" value="yes"' in body
+    assert StripeConnection.objects.exists() and Payment.objects.filter(site=site).count() == 2
 
 
 def test_a_revoked_key_is_shown_with_what_to_do(client_as_owner, site, connection, fake_stripe):
