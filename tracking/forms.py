@@ -26,11 +26,25 @@ def normalise_domain(value: str) -> str:
     return domain
 
 
+_IP_RE = re.compile(r"^[0-9.]+$|^\[?[0-9a-f:]+\]?$")
+
+
 def validate_domain(value: str) -> str:
+    """A bare host name with a dot, or ``localhost`` (a site for trying the snippet on your machine)."""
     domain = normalise_domain(value)
+    if domain == "localhost":
+        return domain
+    if _IP_RE.match(domain) and any(c.isdigit() for c in domain):
+        raise forms.ValidationError(
+            f"{domain} is an IP address. Enter the domain your pages are served on, like example.com; to "
+            "try the snippet on your own machine, use localhost.",
+            code="invalid_domain",
+        )
     if not _DOMAIN_RE.match(domain):
         raise forms.ValidationError(
-            "Enter a domain name like example.com (no path, no port).", code="invalid_domain"
+            "Enter a domain name like example.com (no path, no port), or localhost to try the snippet on "
+            "your own machine.",
+            code="invalid_domain",
         )
     return domain
 

@@ -299,6 +299,26 @@ def parse_query_or_default(
             return parse_query(site, {}, default_period=default_period, today=today), error
 
 
+_DASHBOARD_WORDS = {"from": "start date", "to": "end date"}
+
+
+def dashboard_notice(error: QueryError) -> str:
+    """What the dashboard says about a bad address (its parameters are not typed by hand: they come from
+    links and the date pickers, so say what happened in the page's own words, then what is shown)."""
+    message = error.message
+    if error.param == "filter":
+        return f"A filter in this address could not be used ({message}), so the dashboard shows everything."
+    if error.param in _DASHBOARD_WORDS and " is before " in message:
+        message = "The end date is before the start date"
+    elif error.param in _DASHBOARD_WORDS and "must be a date" in message:
+        message = f"The {_DASHBOARD_WORDS[error.param]} is not a date (dates look like 2025-01-31)"
+    elif error.param in _DASHBOARD_WORDS and "is required" in message:
+        message = f"A custom period needs a {_DASHBOARD_WORDS[error.param]}"
+    else:
+        message = message[:1].upper() + message[1:]
+    return f"{message}, so the dashboard shows the last 30 days instead."
+
+
 def check_dimension(dimension: str) -> None:
     if dimension not in DIMENSIONS:
         raise QueryError(

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from humblytics.reports import widgets
-from humblytics.reports.query import ORDERS, parse_query_or_default
+from humblytics.reports.query import ORDERS, dashboard_notice, parse_query_or_default
 from tracking import snippet
 from tracking.access import get_site_for_user
 
@@ -17,8 +17,7 @@ def dashboard(request, site_id: str):
     query, error = parse_query_or_default(site, request.GET)
     notices = []
     if error:
-        fallback = "without filters" if error.param == "filter" else "for the last 30 days instead"
-        notices.append(f"{error.message}: showing the dashboard {fallback}.")
+        notices.append(dashboard_notice(error))
     metric, sort = request.GET.get("metric", "visitors"), request.GET.get("sort", "visitors")
     if metric not in ("visitors", "revenue"):
         notices.append("The chart shows visitors or revenue: showing visitors.")

@@ -38,12 +38,29 @@ def test_create_site_redirects_to_its_dashboard(client_as_owner, owner):
     assert Membership.objects.get(site=site).user == owner
 
 
-@pytest.mark.parametrize("domain", ["not a domain", "localhost", "exa_mple.com", "-bad.com", ""])
+@pytest.mark.parametrize("domain", ["not a domain", "exa_mple.com", "-bad.com", "", "127.0.0.1"])
 def test_create_site_rejects_invalid_domain(client_as_owner, domain):
     response = client_as_owner.post("/sites/new/", {"name": "X", "domain": domain, "timezone": "UTC"})
     assert response.status_code == 200
     assert not Site.objects.exists()
     assert b"has-error" in response.content
+
+
+def test_an_ip_address_as_domain_is_refused_with_a_hint(client_as_owner):
+    response = client_as_owner.post("/sites/new/", {"name": "X", "domain": "127.0.0.1", "timezone": "UTC"})
+    assert "127.0.0.1 is an IP address" in response.content.decode()
+    assert "use localhost" in response.content.decode()
+
+
+def test_localhost_is_a_site_for_trying_the_snippet_and_its_tag_allows_local_pages(client_as_owner):
+    response = client_as_owner.post(
+        "/sites/new/", {"name": "Dev", "domain": "http://localhost:3000/", "timezone": "UTC"}
+    )
+    assert response.status_code == 302
+    site = Site.objects.get()
+    assert site.domain == "localhost"
+    body = client_as_owner.get(f"/sites/{site.public_id}/settings/").content.decode()
+    assert "&lt;script defer data-allow-local src=" in body
 
 
 def test_create_site_rejects_unknown_timezone(client_as_owner):
