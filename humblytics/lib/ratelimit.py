@@ -31,11 +31,13 @@ def count(key: str, window_seconds: int, now: float | None = None) -> int:
     """Add one to ``key``'s counter in the current window and return the new count."""
     window = int((now if now is not None else time.time()) // window_seconds)
     cache_key = f"rl:{key}:{window}"
-    if cache.add(cache_key, 1, timeout=window_seconds + 1):
-        return 1
-    try:
-        return cache.incr(cache_key)
-    except ValueError:
-        # Expired between add and incr: this is the first hit of a fresh window.
-        cache.set(cache_key, 1, timeout=window_seconds + 1)
-        return 1
+    # Both steps are atomic (Redis: SET NX, then INCR; LocMem: under its lock), so concurrent
+    # callers, in one process or many, never lose a count: no read-modify-write anywhere.
+    for _ in range(3):
+        if cache.add(cache_key, 1, timeout=window_seconds + 1):
+            return 1
+        try:
+            return cache.incr(cache_key)
+        except ValueError:
+            continue  # expired between add and incr: add again
+    return 1
