@@ -15,13 +15,13 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
 from django.db import connection as db_connection
 
-from tracking import bots, buffer, channels, enrich, referrers, sessions, useragents, visitors
+from tracking import bots, buffer, channels, drops, enrich, referrers, sessions, useragents, visitors
 from tracking.models import Session, Site, View
 
 MAX_BODY_BYTES = 8 * 1024
@@ -109,7 +109,9 @@ def parse_event(body: bytes) -> Event:
         raise BadEvent("view_id must be 16 to 64 URL-safe characters (A-Z, a-z, 0-9, - and _)")
     url = _string(data, "url", required=True, max_length=MAX_URL_LENGTH)
     hostname, path = _page(url)
+    _refuse_nul_in_campaign_values(url, "url")
     referrer = _string(data, "referrer", required=False, max_length=MAX_URL_LENGTH)
+    _refuse_nul_in_campaign_values(referrer, "referrer")
     screen_width = _screen_width(data)
     variant = _string(data, "variant", required=False, max_length=64)
     if variant and not VARIANT_RE.match(variant):
@@ -133,12 +135,45 @@ def _json_object(body: bytes) -> dict:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadEvent("body is not UTF-8") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise BadEvent(f"body is not valid JSON: {message}") from None
+    except json.JSONDecodeError as exc:
+        raise BadEvent(f"body is not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise BadEvent("body is not valid JSON: nested too deeply") from None
+    except ValueError:
+        # Python refuses to convert an integer of more than 4,300 digits (a CPU guard): not a 500.
+        raise BadEvent("body is not valid JSON: a number is too long") from None
     if not isinstance(data, dict):
         raise BadEvent("body must be a JSON object")
+    if b"\\u" in body:
+        _refuse_lone_surrogates(data)
     return data
+
+
+def _refuse_lone_surrogates(data: dict) -> None:
+    """A ``\\ud800`` escape decodes to a string that cannot be encoded as UTF-8, so it could never be
+    stored (raw UTF-8 bodies cannot carry one: the decoder refuses it); refuse it anywhere, keys too."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadEvent("body contains a lone surrogate (\\ud800-\\udfff) escape") from None
+
+
+# Query values that enrichment keeps (UTM tags; ref/source stand in for utm_source).
+_CAMPAIGN_KEYS = frozenset({"ref", "source"})
+
+
+def _refuse_nul_in_campaign_values(url: str, name: str) -> None:
+    """Percent-decoded, ``%00`` becomes NUL, which PostgreSQL text cannot hold: refuse it up front."""
+    if "%00" not in url:
+        return
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        key = key.strip().lower()
+        if "\x00" in value and (key.startswith("utm_") or key in _CAMPAIGN_KEYS):
+            raise BadEvent(f"{name} has a NUL character (%00) in its {key} value")
 
 
 def _page(url: str) -> tuple[str, str]:
@@ -165,7 +200,10 @@ def _screen_width(data: dict) -> int | None:
 
 
 _site_cache: dict[str, tuple[float, Site | None]] = {}
-_SITE_CACHE_SECONDS = 30.0
+# Short: a site deleted (or created) through another worker is seen here within this many seconds, so
+# views of a deleted site are soon answered 404 rather than accepted and never stored. One indexed
+# lookup per site per worker every few seconds costs nothing measurable.
+_SITE_CACHE_SECONDS = 3.0
 
 
 def resolve_site(public_id: str) -> Site | None:
@@ -220,6 +258,7 @@ def submit(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Queue
     """The HTTP path: admit, then buffer (``INGEST_BUFFER``) or store synchronously. Raises UnknownSite."""
     site = admit(event, visitor)
     if isinstance(site, Dropped):
+        drops.count_drop(event.site, site.reason, event.hostname, now)
         return site
     pending = Pending(site, event, visitor, now)
     if settings.INGEST_BUFFER and buffer.get_buffer(store).add(pending):

@@ -1,5 +1,6 @@
 import datetime as dt
 import json
+from urllib.parse import quote_from_bytes
 
 import pytest
 from django.db import connection
@@ -7,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tracking import ingest
-from tracking.models import Salt, Session, View
+from tracking.models import Salt, Session, Site, View
 from tracking.tasks import rotate_salts
 from tracking.visitors import rotate_salts as rotate_salts_at
 
@@ -124,6 +125,76 @@ def test_it_names_what_is_wrong(client, site, overrides, message):
     assert response.status_code == 400
     assert message in response.json()["error"]
     assert not View.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"url": "https://example.com/?utm_source=a%00b"}, "url has a NUL character (%00) in its utm_source"),
+        (
+            {"url": "https://example.com/?UTM_Campaign=%00"},
+            "url has a NUL character (%00) in its utm_campaign",
+        ),
+        ({"url": "https://example.com/?ref=news%00"}, "url has a NUL character (%00) in its ref value"),
+        (
+            {"referrer": "https://t.co/?utm_medium=%00x"},
+            "referrer has a NUL character (%00) in its utm_medium",
+        ),
+        ({"referrer": "https://t.co/?ref=%00"}, "referrer has a NUL character (%00) in its ref value"),
+    ],
+)
+def test_it_refuses_a_nul_in_a_campaign_value(client, site, overrides, message):
+    response = post(client, body(site, **overrides))
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert not View.objects.exists()
+
+
+def test_a_percent_00_outside_campaign_values_is_stored_as_written(client, site):
+    response = post(client, body(site, url="https://example.com/a%00b?q=%00&utm_source=ok"))
+    assert response.status_code == 202
+    assert View.objects.get().page == "/a%00b"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"site": "SITE", "view_id": "V1abcdefghijklmnopqrstu", "url": "https://example.com/\\ud800"}',
+        '{"site": "SITE", "view_id": "V1abcdefghijklmnopqrstu", "url": "https://example.com/", "referrer": "https://a.b/\\udfff"}',
+        '{"site": "SITE", "view_id": "V1abcdefghijklmnopqrstu", "url": "https://example.com/", "\\udc00": 1}',
+        '{"site": "SITE", "view_id": "V1abcdefghijklmnopqrstu", "url": "https://example.com/", "x": [{"y": "\\ud83d"}]}',
+    ],
+)
+def test_it_refuses_lone_surrogates_anywhere(client, site, raw):
+    response = post(client, raw.replace("SITE", site.public_id))
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()["error"]
+    assert not View.objects.exists()
+
+
+def test_a_surrogate_pair_escape_is_a_normal_character(client, site):
+    raw = json.dumps(body(site, url="https://example.com/caf\u00e9/\ud83d\ude00"))
+    assert "\\ud83d" in raw
+    assert post(client, raw).status_code == 202
+
+
+@pytest.mark.parametrize("where", ["screen_width", "extra"])
+def test_an_integer_over_4300_digits_is_a_400(client, site, where):
+    raw = json.dumps(body(site, **{where: 7})).replace(": 7", ": " + "9" * 5000)
+    response = post(client, raw)
+    assert response.status_code == 400
+    assert "a number is too long" in response.json()["error"]
+
+
+def test_a_site_deleted_by_another_worker_is_forgotten_within_seconds(site, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(ingest.time, "monotonic", lambda: clock[0])
+    assert ingest.resolve_site(site.public_id) == site
+    Site.objects.filter(pk=site.pk).delete()  # another worker: this one's cache is not told
+    clock[0] += 1
+    assert ingest.resolve_site(site.public_id) == site
+    clock[0] += 3
+    assert ingest.resolve_site(site.public_id) is None
 
 
 def test_unknown_site_is_404(client, site):
@@ -308,6 +379,15 @@ def test_variant_is_stored_with_the_view(client, site):
     assert View.objects.get().variant == "b"
 
 
+# Page URLs and referrers with arbitrary percent-encoded campaign values (NUL, invalid UTF-8, anything).
+query_urls = st.tuples(
+    st.sampled_from(["utm_source", "utm_campaign", "UTM_TERM", "ref", "source", "q"]), st.binary(max_size=12)
+).map(lambda kv: f"https://example.com/p?{kv[0]}={quote_from_bytes(kv[1])}")
+surrogates = st.tuples(st.integers(0xD800, 0xDFFF), st.integers(0xD800, 0xDFFF), st.booleans()).map(
+    lambda t: f"x\\u{t[0]:04x}" + (f"\\u{t[1]:04x}" if t[2] else "")
+)
+VALID_BODY = '{"site": "SITEID", "view_id": "V1abcdefghijklmnopqrstu", "url": "https://example.com/"}'
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=50),
     lambda children: (
@@ -328,14 +408,24 @@ json_values = st.recursive(
                 "site": st.one_of(st.just("SITEID"), st.text(max_size=9), st.integers()),
                 "view_id": st.one_of(st.text(min_size=15, max_size=70), json_values),
                 "url": st.one_of(
-                    st.just("https://example.com/x"), st.text(max_size=40), st.just("http://[::1")
+                    st.just("https://example.com/x"),
+                    st.text(max_size=40),
+                    st.just("http://[::1"),
+                    query_urls,
                 ),
-                "referrer": json_values,
+                "referrer": st.one_of(json_values, query_urls),
                 "screen_width": json_values,
                 "variant": json_values,
                 "type": st.one_of(st.just("pageview"), json_values),
             },
         ).map(lambda d: json.dumps(d).encode()),
+        # Escapes json.dumps never writes: lone surrogates, and integers too long for Python to convert.
+        st.tuples(st.sampled_from(["url", "referrer", "variant", "zz"]), surrogates).map(
+            lambda kv: (VALID_BODY[:-1] + f', "{kv[0]}": "{kv[1]}"}}').encode()
+        ),
+        st.integers(min_value=4000, max_value=6000).map(
+            lambda digits: (VALID_BODY[:-1] + ', "screen_width": ' + "9" * digits + "}").encode()
+        ),
     )
 )
 def test_event_endpoint_never_answers_500(client, site, raw):
