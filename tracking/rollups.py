@@ -1,7 +1,7 @@
 """Daily rollups: per site, local day (in the site's time zone) and dimension value, the counts the
 dashboard and API need, so reports over months read a few thousand small rows instead of every page
-view. ``tracking.stats`` reads them for the settled days of a range and the raw tables for the rest,
-and returns exactly the figures the raw queries give (``tracking/tests/test_rollups.py`` checks it).
+view. ``humblytics.reports`` reads them for the settled days of a range and the raw tables for the rest,
+and returns exactly the figures the raw queries give (``humblytics/reports/tests/test_rollups.py`` checks it).
 
 One writer: ``roll_up_all`` (a scheduled task, every minute) claims each site with a conditional
 UPDATE and builds the days that are final and not built yet. A day is final once it ended more than
@@ -514,9 +514,18 @@ def totals(site: Site, start: dt.date, through: dt.date) -> dict[str, int]:
 def by_value(site: Site, dimension: str, start: dt.date, through: dt.date) -> dict[str, dict[str, int]]:
     """``{value: {visitors, sessions, views}}`` over built days ``start``..``through``, distinct counts
     exact. Values seen only through views (sessions started earlier) have ``sessions`` 0."""
+    return by_values(site, [dimension], start, through)[dimension]
+
+
+def by_values(
+    site: Site, dimensions: Iterable[str], start: dt.date, through: dt.date
+) -> dict[str, dict[str, dict[str, int]]]:
+    """``by_value`` of several dimensions in one query:
+    ``{dimension: {value: {visitors, sessions, views}}}``."""
+    wanted = list(dimensions)
     rows = (
-        DailyRollup.objects.filter(site=site, dimension=dimension, day__gte=start, day__lte=through)
-        .values("value")
+        DailyRollup.objects.filter(site=site, dimension__in=wanted, day__gte=start, day__lte=through)
+        .values("dimension", "value")
         .annotate(
             visitors=Sum("visitors", filter=_distinct_filter(start)),
             sessions=Sum("sessions", filter=_distinct_filter(start)),
@@ -524,14 +533,14 @@ def by_value(site: Site, dimension: str, start: dt.date, through: dt.date) -> di
         )
         .order_by()
     )
-    return {
-        row["value"]: {
+    result: dict[str, dict[str, dict[str, int]]] = {dimension: {} for dimension in wanted}
+    for row in rows:
+        result[row["dimension"]][row["value"]] = {
             "visitors": row["visitors"] or 0,
             "sessions": row["sessions"] or 0,
             "views": row["views"],
         }
-        for row in rows
-    }
+    return result
 
 
 def daily_totals(

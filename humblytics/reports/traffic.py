@@ -9,6 +9,7 @@ index probes per tail visitor, never a scan of the site's sessions.
 import bisect
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
@@ -16,6 +17,7 @@ from django.db.models.functions import Trunc
 
 from humblytics.reports.query import Query
 from tracking import rollups
+from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, View
 
 _IN_CHUNK = 2000  # SQLite caps bound parameters
@@ -175,20 +177,92 @@ def _pages_seen_before(q: Query, since: dt.datetime, hashes: set[str]) -> set[tu
 
 def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
     """``{value: {visitors, sessions, pageviews}}`` of the range: built days from rollups, the rest raw."""
+    frame = q.memo.get("traffic_frame") if q.rollups and not q.filters else None
+    if frame is not None:
+        return frame[dimension]
     through = q.built_through
     if through is None:
         return _raw_traffic_by_value(q, dimension)
+    return traffic_frame(q, [dimension])[dimension]
+
+
+def traffic_frame(q: Query, dimensions: Sequence[str] = DIMENSIONS) -> dict[str, dict[str, dict]] | None:
+    """``traffic_by_value`` of every dimension of an unfiltered range built from rollups (None when it is
+    not): one rollup query for the built days and, for the raw tail, a handful of queries in all
+    instead of three per dimension."""
+    through = q.built_through
+    if through is None:
+        return None
     result = {
-        value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
-        for value, row in rollups.by_value(q.site, dimension, q.start, through).items()
+        dimension: {
+            value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
+            for value, row in by_value.items()
+        }
+        for dimension, by_value in rollups.by_values(q.site, dimensions, q.start, through).items()
     }
     tail = q.tail()
     if tail is not None:
-        for value, row in _raw_traffic_by_value(tail, dimension, overlap_from=q.start_at).items():
-            into = result.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
-            for key in ("visitors", "sessions", "pageviews"):
-                into[key] += row[key]
+        for dimension, rows in _tail_by_dimension(q, tail, dimensions).items():
+            into_dimension = result[dimension]
+            for value, row in rows.items():
+                into = into_dimension.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
+                for key in ("visitors", "sessions", "pageviews"):
+                    into[key] += row[key]
     return result
+
+
+def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict[str, dict[str, dict]]:
+    """The raw tail's ``{dimension: {value: counts}}``, leaving out visitors (and, for pages, sessions)
+    the built days already counted with the same value."""
+    result: dict[str, dict[str, dict]] = {}
+    if "page" in dimensions:
+        result["page"] = _raw_page_traffic(tail, q.start_at)
+    session_dimensions = [d for d in dimensions if d != "page"]
+    if not session_dimensions:
+        return result
+    sessions = list(tail.sessions().values_list("visitor_hash", *session_dimensions))
+    seen = _values_seen_before(q, tail, {row[0] for row in sessions}, session_dimensions)
+    for index, dimension in enumerate(session_dimensions, start=1):
+        visitors: dict[str, set] = defaultdict(set)
+        counts: dict[str, dict] = {}
+        for row in sessions:
+            value = row[index] or ""
+            into = counts.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
+            into["sessions"] += 1
+            if (dimension, row[0], row[index]) not in seen:
+                visitors[value].add(row[0])
+        for value, into in counts.items():
+            into["visitors"] = len(visitors[value])
+        result[dimension] = counts
+    keys = [f"session__{d}" for d in session_dimensions]
+    for row in tail.views().values(*keys).annotate(n=Count("id")).order_by():
+        for dimension, key in zip(session_dimensions, keys, strict=True):
+            into = result[dimension].setdefault(
+                row[key] or "", {"visitors": 0, "sessions": 0, "pageviews": 0}
+            )
+            into["pageviews"] += row["n"]
+    return result
+
+
+def _values_seen_before(
+    q: Query, tail: Query, hashes: set[str], dimensions: Sequence[str]
+) -> set[tuple[str, str, Any]]:
+    """``(dimension, visitor_hash, value)`` of these visitors' sessions started in the built part of the
+    range, found per hash through the (site, visitor_hash, last_seen_at) index."""
+    seen: set[tuple[str, str, Any]] = set()
+    ordered = sorted(hashes)
+    for i in range(0, len(ordered), _IN_CHUNK):
+        earlier = Session.objects.filter(
+            site=q.site,
+            visitor_hash__in=ordered[i : i + _IN_CHUNK],
+            started_at__gte=q.start_at,
+            started_at__lt=tail.start_at,
+            last_seen_at__gte=q.start_at,
+        )
+        for visitor_hash, *values in earlier.values_list("visitor_hash", *dimensions).distinct():
+            for dimension, value in zip(dimensions, values, strict=True):
+                seen.add((dimension, visitor_hash, value))
+    return seen
 
 
 def bucket_starts(q: Query, granularity: str) -> list[dt.datetime]:

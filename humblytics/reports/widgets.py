@@ -189,6 +189,7 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
     if q.rollups and not q.filters:
         # Computed once here, read by the summary and every breakdown.
         q.memo["payment_frame"] = revenue_half.payment_frame(q)
+        q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
     return Overview(
         summary=summary(q),
         granularity=granularity,
