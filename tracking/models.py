@@ -2,10 +2,14 @@ import secrets
 import zoneinfo
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 PUBLIC_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 PUBLIC_ID_LENGTH = 7
+# Ten years: a bigger number means "keep everything" (leave it empty), and a huge one once overflowed
+# the date arithmetic of the daily retention job.
+MAX_RETENTION_DAYS = 3650
 
 
 def new_public_id() -> str:
@@ -22,6 +26,7 @@ class Site(models.Model):
     retention_days = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
         help_text="Delete raw page views older than this many days (visits and payments are kept). "
         "Empty: keep everything.",
     )
@@ -228,3 +233,25 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.dimension}={self.value!r} of {self.site_id}"
+
+
+class DropCount(models.Model):
+    """Page views ingest refused, counted per site, reason and UTC hour, so Settings can say why views
+    are missing. Nothing about the visitor is kept: no IP, user agent or URL; for a page on another host
+    (``hostname_mismatch``) its host name, which is what the owner needs to fix it."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="drop_counts")
+    hour = models.DateTimeField()
+    reason = models.CharField(max_length=32)
+    hostname = models.CharField(max_length=253, blank=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "hour", "reason", "hostname"], name="dropcount_unique_site_hour_reason"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.reason} of {self.site_id} at {self.hour:%Y-%m-%d %H:00}"

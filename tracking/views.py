@@ -11,7 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
-from tracking import apikeys, enrich, ingest, retention, snippet
+from tracking import apikeys, drops, enrich, ingest, retention, snippet
 from tracking.access import get_site_for_user
 from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
@@ -70,6 +70,7 @@ def site_settings(request, site_id: str):
             "timezones": timezone_choices(),
             "snippet": snippet.tag_for(request, site),
             "has_views": View.objects.filter(site=site).exists(),
+            "drops": drops.recent_drops(site, timezone.now()),
             "delete_form": DeleteSiteForm(site=site),
             "tab": "general",
         },

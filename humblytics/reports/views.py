@@ -2,11 +2,12 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from humblytics.reports import widgets
 from humblytics.reports.query import ORDERS, dashboard_notice, parse_query_or_default
-from tracking import snippet
+from tracking import drops, snippet
 from tracking.access import get_site_for_user
 
 
@@ -39,6 +40,7 @@ def dashboard(request, site_id: str):
             "metric": metric,
             "sort": sort,
             "has_views": has_views,
+            "drops": [] if has_views else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,
         },
     )

@@ -26,3 +26,16 @@
   window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(fitTables, 100); });
   document.addEventListener("DOMContentLoaded", fitTables);
 })();
+
+// Copy buttons: <button data-copy="ELEMENT_ID"> copies that element's text.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button) return;
+  var source = document.getElementById(button.getAttribute("data-copy"));
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.innerText.trim()).then(function () {
+    var label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(function () { button.textContent = label; }, 1500);
+  });
+});
