@@ -5,20 +5,26 @@ import datetime as dt
 from django.db import transaction
 
 from tracking import ingest
-from tracking.models import Site, View
+from tracking.models import MAX_RETENTION_DAYS, Site, View
+from tracking.sitework import for_each_site
 
 
 def apply_retention(now: dt.datetime) -> int:
     """Delete raw page views past each site's retention. Sessions (visits, with their source,
     country and device) and payments are kept, so visitor, session and revenue reports stay whole;
     page-level figures (page views, pages) before the cut-off are gone. Returns views deleted.
-    Scheduled daily; idempotent."""
-    deleted = 0
-    for site in Site.objects.filter(retention_days__isnull=False):
-        cutoff = now - dt.timedelta(days=site.retention_days)
-        count, _ = View.objects.filter(site=site, created_at__lt=cutoff).delete()
-        deleted += count
-    return deleted
+    Scheduled daily; idempotent. Site by site (``for_each_site``): one that fails stops no other."""
+    days_by_site = dict(Site.objects.filter(retention_days__isnull=False).values_list("pk", "retention_days"))
+    return for_each_site(
+        "retention", days_by_site, lambda site_id: _apply_site_retention(site_id, days_by_site[site_id], now)
+    )
+
+
+def _apply_site_retention(site_id: int, days: int, now: dt.datetime) -> int:
+    # A value stored before the bound existed counts as the bound (ten years), never as an overflow.
+    cutoff = now - dt.timedelta(days=min(days, MAX_RETENTION_DAYS))
+    count, _ = View.objects.filter(site_id=site_id, created_at__lt=cutoff).delete()
+    return count
 
 
 def delete_site(site: Site) -> None:
@@ -28,5 +34,10 @@ def delete_site(site: Site) -> None:
     and does nothing."""
     public_id = site.public_id
     with transaction.atomic():
+        # Lock the row first: on PostgreSQL every insert that references the site (a view, a session,
+        # a payment) takes a key-share lock on it, so this waits for those in flight and holds off new
+        # ones until the delete commits. Without it, rows inserted between the cascade's collection
+        # and the final DELETE broke the foreign key and the deletion failed.
+        Site.objects.select_for_update().filter(pk=site.pk).first()
         site.delete()
     ingest.forget_site(public_id)
