@@ -1,7 +1,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import parse_etags
 from django.views.decorators.http import require_http_methods, require_POST
 
 from revenue.reports import report_currency
@@ -10,7 +11,7 @@ from splittests.forms import CalculatorForm, SplitTestForm, initial_for
 from splittests.models import SplitTest
 from splittests.snippet_config import Caching
 from splittests.snippet_config import render as render_snippet
-from tracking import ingest
+from tracking import ingest, snippet
 from tracking.access import get_site_for_user
 
 
@@ -194,12 +195,18 @@ def serve_snippet(request):
         response["Cache-Control"] = "no-store"
         return response
     script, caching = render_snippet(site, request)
-    response = HttpResponse(script, content_type="text/javascript; charset=utf-8")
+    encoded = snippet.encode(script, request.headers.get("Accept-Encoding", ""))
+    if encoded.etag in parse_etags(request.headers.get("If-None-Match", "")):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(encoded.body, content_type="text/javascript; charset=utf-8")
+        if encoded.encoding:
+            response["Content-Encoding"] = encoded.encoding
+    response["ETag"] = encoded.etag
     # A script carrying this visitor's assignment, or the test-free one a crawler gets while tests
     # run, must not be shared by caches: one crawler hit would switch the tests off for everyone.
     response["Cache-Control"] = "public, max-age=300" if caching is Caching.SHARED else "private, max-age=60"
-    if caching is Caching.PER_AGENT:
-        response["Vary"] = "User-Agent"
+    response["Vary"] = "Accept-Encoding, User-Agent" if caching is Caching.PER_AGENT else "Accept-Encoding"
     response["Access-Control-Allow-Origin"] = "*"
     response["X-Content-Type-Options"] = "nosniff"
     return response
