@@ -40,6 +40,7 @@ def dashboard(request, site_id: str):
             "metric": metric,
             "sort": sort,
             "has_views": has_views,
+            "revenue_tracked": has_views and widgets.tracks_revenue(site),
             "drops": [] if has_views else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,
         },

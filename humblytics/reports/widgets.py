@@ -16,6 +16,7 @@ from humblytics.reports.query import (
     QueryError,
     check_dimension,
 )
+from revenue.models import Payment, StripeConnection
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Site, View
 
@@ -172,6 +173,12 @@ def default_granularity(q: Query) -> str:
 
 def has_views(site: Site) -> bool:
     return View.objects.filter(site=site).exists()
+
+
+def tracks_revenue(site: Site) -> bool:
+    """Whether conversion figures mean anything: Stripe is connected, or payments were imported (kept
+    after a disconnect). Without either, a 0.0% conversion would be a claim nobody measured."""
+    return StripeConnection.objects.filter(site=site).exists() or Payment.objects.filter(site=site).exists()
 
 
 @dataclass(frozen=True)

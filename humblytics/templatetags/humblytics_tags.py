@@ -211,3 +211,15 @@ def bar_chart(rows, metric: str, currency: str | None, granularity: str):
         "bars": bars,
         "title": f"{'Revenue' if metric == 'revenue' else 'Visitors'} per {granularity}",
     }
+
+
+@register.filter
+def from_earlier_visits(row) -> bool:
+    """A breakdown row whose payments all came through visits before the period: no visitors in range,
+    or visitors of whom none paid (renewals and later purchases are credited to the original visit)."""
+    return bool(row.get("payments")) and not row.get("conversion_rate")
+
+
+@register.filter
+def any_from_earlier_visits(rows) -> bool:
+    return any(from_earlier_visits(row) for row in rows)

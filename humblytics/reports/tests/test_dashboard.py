@@ -67,7 +67,7 @@ def test_breakdown_tables_show_revenue_columns(client_as_owner, site, shop):
         ["Direct", "1", "$0.00", "0", "0.0%", "$0.00"],
         ["Email", "1", "$30.00", "1", "100.0%", "$30.00"],
         ["Referral", "1", "$15.00", "1", "100.0%", "$15.00"],
-        ["Organic Social", "0", "$40.00", "1", "—", "—"],
+        ["Organic Social ↺", "0", "$40.00", "1", "—", "—"],  # paid through a visit before the week
     ]
     assert table_rows(html, "referrer")[0][0] == "Direct / none"  # "" sorts before Google (2 visitors each)
     assert ["(none)", "1", "$15.00", "1", "100.0%", "$15.00"] in table_rows(html, "country")
@@ -88,7 +88,7 @@ def test_sorting_by_revenue_reorders_every_table(client_as_owner, site, shop):
     html = page(client_as_owner, site, WEEK + "&sort=revenue")
     assert [row[0] for row in table_rows(html, "channel")] == [
         "Organic Search",
-        "Organic Social",
+        "Organic Social ↺",
         "Email",
         "Referral",
         "Direct",
