@@ -63,6 +63,8 @@ EXPANDABLE_FIELDS = frozenset(
     }
 )
 MAX_EXPAND_DEPTH = 4
+# An included list (an invoice's payments, a charge's refunds) embeds this many; more page from its url.
+EMBEDDED_LIST_LIMIT = 10
 MAX_EVENT_TYPES = 20
 LIST_PARAMS = frozenset({"created", "ending_before", "expand", "limit", "starting_after"})
 
@@ -75,6 +77,7 @@ class ApiRequest:
     body: str = ""
     authorization: str | None = None
     idempotency_key: str | None = None
+    stripe_account: str | None = None
 
 
 @dataclass
@@ -293,6 +296,10 @@ FILTERS: dict[str, dict[str, Filter]] = {
 }
 
 
+def _expired(state: FakeStripe, event: dict[str, Any]) -> bool:
+    return event["created"] < state.now() - EVENT_RETENTION_SECONDS
+
+
 def _sort_key(obj: dict[str, Any]) -> tuple[int, str]:
     return obj["created"], obj["id"]
 
@@ -314,6 +321,7 @@ class _Call:
 
     def dispatch(self) -> ApiResponse:
         self._authenticate()
+        self._switch_account()
         method, path = self.request.method, self.request.path
         collection, rest = self._route(path)
         if collection is None:
@@ -366,6 +374,21 @@ class _Call:
             raise ApiError(401, f"Expired API Key provided: {_mask(self.key)}", code="api_key_expired")
         if status != "valid":
             raise ApiError(401, f"Invalid API Key provided: {_mask(self.key)}")
+
+    def _switch_account(self) -> None:
+        """Connect: ``Stripe-Account`` reads a connected account with the platform's key."""
+        account = self.request.stripe_account
+        if not account:
+            return
+        connected = self.state.connected_accounts.get(account)
+        if connected is None:
+            raise ApiError(
+                403,
+                f"The provided key '{_mask(self.key)}' does not have access to account '{account}' (or that "
+                "account does not exist). Application access may have been revoked.",
+                code="account_invalid",
+            )
+        self.state = connected
 
     def _require(self, collection: str, write: bool = False) -> None:
         if self.permissions is None:
@@ -450,7 +473,8 @@ class _Call:
 
     def _cursor(self, object_type: str, param: str, value: Any) -> tuple[int, str]:
         cursor = self.state.find(_string(param, value), object_type)
-        if cursor is None:
+        if cursor is None or (object_type == "event" and _expired(self.state, cursor)):
+            # Events older than 30 days are gone, cursors included.
             raise _no_such(object_type, value, param, 404)
         return _sort_key(cursor)
 
@@ -467,9 +491,7 @@ class _Call:
 
     def _find(self, object_type: str, object_id: str, param: str, status: int = 400) -> dict[str, Any]:
         obj = self.state.find(object_id, object_type)
-        if obj is None or (
-            object_type == "event" and obj["created"] < self.state.now() - EVENT_RETENTION_SECONDS
-        ):
+        if obj is None or (object_type == "event" and _expired(self.state, obj)):
             raise _no_such(object_type, object_id, param, status)
         return obj
 
@@ -506,10 +528,11 @@ class _Call:
             self._expand_at(node[name], rest, path)
 
     def _included_list(self, object_type: str, parent_id: str, url: str) -> dict[str, Any]:
+        """The first few children, newest first, as Stripe embeds them; the rest page from ``url``."""
         self._require(COLLECTION_OF_TYPE[object_type])
         items = sorted(self.state.children(object_type, parent_id), key=_sort_key, reverse=True)
-        data = [self.state.render(obj) for obj in items]
-        return {"object": "list", "data": data, "has_more": False, "url": url}
+        data = [self.state.render(obj) for obj in items[:EMBEDDED_LIST_LIMIT]]
+        return {"object": "list", "data": data, "has_more": len(items) > EMBEDDED_LIST_LIMIT, "url": url}
 
     # Writes
 

@@ -19,8 +19,12 @@ class FakeStripeControl:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def call(self, method: str, **kwargs: Any) -> Any:
-        body = json.dumps({"method": method, "kwargs": kwargs}).encode()
+    def call(self, method: str, *, account: str | None = None, **kwargs: Any) -> Any:
+        """Run a builder; with ``account``, on that connected account."""
+        payload: dict[str, Any] = {"method": method, "kwargs": kwargs}
+        if account:
+            payload["account"] = account
+        body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         return self._request(urllib.request.Request(f"{self.url}/_fake/call", body, headers, method="POST"))
 

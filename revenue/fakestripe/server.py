@@ -14,7 +14,8 @@ from .state import CONTROL_METHODS, FakeStripe, NotFound
 
 
 def control(state: FakeStripe, method: str, path: str, body: bytes) -> tuple[int, Any]:
-    """`GET /_fake/stats`, and `POST /_fake/call` with {"method": name, "kwargs": {...}}."""
+    """`GET /_fake/stats`, and `POST /_fake/call` with {"method": name, "kwargs": {...}}; with
+    "account": "acct_…" the method runs on that connected account."""
     if method == "GET" and path == "/_fake/stats":
         return 200, state.stats()
     if method != "POST" or path != "/_fake/call":
@@ -27,6 +28,11 @@ def control(state: FakeStripe, method: str, path: str, body: bytes) -> tuple[int
     kwargs = payload.get("kwargs") or {}
     if name not in CONTROL_METHODS or not isinstance(kwargs, dict):
         return 400, {"error": {"type": "unknown_method", "message": f"Not a control method: {name!r}"}}
+    account = payload.get("account")
+    if account:
+        if account not in state.connected_accounts:
+            return 400, {"error": {"type": "unknown_account", "message": f"No connected account {account!r}"}}
+        state = state.connected_accounts[account]
     try:
         return 200, getattr(state, name)(**kwargs)
     except (TypeError, ValueError, NotFound) as exc:
@@ -69,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
                     body=body.decode("utf-8", errors="replace"),
                     authorization=self.headers.get("Authorization"),
                     idempotency_key=self.headers.get("Idempotency-Key"),
+                    stripe_account=self.headers.get("Stripe-Account"),
                 ),
             )
             status, payload, headers = response.status, response.body, response.headers

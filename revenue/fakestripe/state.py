@@ -73,7 +73,12 @@ ID_PREFIXES = {
     "subscription": "sub",
 }
 REFUND_STATUSES = frozenset({"pending", "succeeded", "failed", "canceled"})
-CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed"})
+CLOSED_DISPUTE_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
+# Dispute statuses a dispute passes through before closing, and those of an appealed loss.
+OPEN_DISPUTE_STATUSES = frozenset(
+    {"needs_response", "under_review", "warning_needs_response", "warning_under_review"}
+)
+APPEAL_DISPUTE_STATUSES = frozenset({"appeal_needs_response", "appeal_under_review"})
 
 # The builder, fault, clock and key methods that the control endpoint may call by name.
 CONTROL_METHODS = frozenset(
@@ -96,10 +101,17 @@ CONTROL_METHODS = frozenset(
         "update_subscription",
         "cancel_subscription",
         "create_invoice_payment",
+        "create_invoice",
+        "pay_invoice",
+        "create_charge",
+        "fail_payment",
         "refund",
         "update_refund",
         "dispute",
+        "update_dispute",
+        "appeal_dispute",
         "close_dispute",
+        "create_connected_account",
         "inject_fault",
         "clear_faults",
         "stats",
@@ -207,6 +219,9 @@ class FakeStripe:
         # Settlement currency and rate per charge, needed later for refunds, disputes and captures.
         self._settlement: dict[str, tuple[str, float | None]] = {}
         self._subscription_settlement: dict[str, tuple[str, float | None]] = {}
+        self._invoice_settlement: dict[str, tuple[str, float | None]] = {}
+        # Connect: accounts connected to this one (a platform), each a FakeStripe of its own.
+        self.connected_accounts: dict[str, FakeStripe] = {}
         self._counter = 0
         self._clock: int | None = None
         self._request_id: str | None = None
@@ -500,37 +515,21 @@ class FakeStripe:
     ) -> dict[str, str | None]:
         if status not in ("succeeded", "pending", "failed"):
             raise ValueError(f"unknown charge status {status!r}")
-        settlement_currency = settlement_currency.lower()
-        convert(pi["amount"], pi["currency"], settlement_currency, exchange_rate)  # validates the rate
         created = self._at(created)
-        charge = self._base(
-            "charge",
+        # Stripe copies the PaymentIntent's metadata onto the Charge once, at confirmation.
+        charge = self._new_charge(
+            pi["amount"],
+            pi["currency"],
+            pi["customer"],
+            _merge_metadata(pi["metadata"], charge_metadata),
+            pi["description"],
+            pi["id"],
+            settlement_currency,
+            exchange_rate,
+            status,
             created,
-            amount=pi["amount"],
-            amount_captured=0,
-            amount_refunded=0,
-            balance_transaction=None,
-            billing_details={"email": None, "name": None},
-            captured=False,
-            currency=pi["currency"],
-            customer=pi["customer"],
-            description=pi["description"],
-            disputed=False,
-            failure_code="card_declined" if status == "failed" else None,
-            failure_message="Your card was declined." if status == "failed" else None,
-            # Stripe copies the PaymentIntent's metadata onto the Charge once, at confirmation.
-            metadata=_merge_metadata(pi["metadata"], charge_metadata),
-            outcome={"type": "issuer_declined" if status == "failed" else "authorized"},
-            paid=status == "succeeded",
-            payment_intent=pi["id"],
-            payment_method=None,
-            refunded=False,
-            status=status,
         )
-        payment_method = "pm_" + charge["id"].removeprefix("ch_")
-        charge["payment_method"] = payment_method
-        self._settlement[charge["id"]] = (settlement_currency, exchange_rate)
-        pi.update(latest_charge=charge["id"], payment_method=payment_method)
+        pi.update(latest_charge=charge["id"], payment_method=charge["payment_method"])
         ids: dict[str, str | None] = {
             "payment_intent": pi["id"],
             "charge": charge["id"],
@@ -552,7 +551,142 @@ class FakeStripe:
             ids["balance_transaction"] = self._capture(charge, pi, created)
         return ids
 
-    def _capture(self, charge: dict[str, Any], pi: dict[str, Any], created: int) -> str:
+    def _new_charge(
+        self,
+        amount: int,
+        currency: str,
+        customer: str | None,
+        metadata: dict[str, str],
+        description: str | None,
+        payment_intent: str | None,
+        settlement_currency: str,
+        exchange_rate: float | None,
+        status: str,
+        created: int,
+    ) -> dict[str, Any]:
+        settlement_currency = settlement_currency.lower()
+        convert(amount, currency, settlement_currency, exchange_rate)  # validates the rate
+        charge = self._base(
+            "charge",
+            created,
+            amount=amount,
+            amount_captured=0,
+            amount_refunded=0,
+            balance_transaction=None,
+            billing_details={"address": None, "email": None, "name": None, "phone": None, "tax_id": None},
+            captured=False,
+            currency=currency,
+            customer=customer,
+            description=description,
+            disputed=False,
+            failure_balance_transaction=None,
+            failure_code="card_declined" if status == "failed" else None,
+            failure_message="Your card was declined." if status == "failed" else None,
+            metadata=metadata,
+            outcome={
+                "advice_code": None,
+                "network_advice_code": None,
+                "network_decline_code": None,
+                "network_status": "declined_by_network" if status == "failed" else "approved_by_network",
+                "reason": None,
+                "risk_level": "normal",
+                "seller_message": "The bank did not return any further details with this payment."
+                if status == "failed"
+                else "Payment complete.",
+                "type": "issuer_declined" if status == "failed" else "authorized",
+            },
+            paid=status == "succeeded",
+            payment_intent=payment_intent,
+            payment_method=None,
+            refunded=False,
+            status=status,
+        )
+        charge["payment_method"] = "pm_" + charge["id"].removeprefix("ch_")
+        self._settlement[charge["id"]] = (settlement_currency, exchange_rate)
+        return charge
+
+    def _charge_without_intent(
+        self,
+        amount: int,
+        currency: str,
+        customer: str | None,
+        metadata: dict[str, str] | None,
+        settlement_currency: str,
+        exchange_rate: float | None,
+        created: int,
+    ) -> dict[str, str | None]:
+        if int(amount) <= 0:
+            raise ValueError("amount must be a positive integer in the currency's smallest unit")
+        if customer is not None:
+            self._live_customer(customer)
+        charge = self._new_charge(
+            int(amount),
+            currency.lower(),
+            customer,
+            _merge_metadata({}, metadata),
+            None,
+            None,
+            settlement_currency,
+            exchange_rate,
+            "succeeded",
+            created,
+        )
+        txn = self._capture(charge, None, created)
+        return {"payment_intent": None, "charge": charge["id"], "balance_transaction": txn}
+
+    def create_charge(
+        self,
+        amount: int,
+        currency: str,
+        customer: str | None = None,
+        metadata: dict[str, str] | None = None,
+        settlement_currency: str = "usd",
+        exchange_rate: float | None = None,
+        created: int | None = None,
+    ) -> dict[str, str | None]:
+        """A captured Charges-API charge with no PaymentIntent (legacy integrations, some debits)."""
+        with self.lock:
+            return self._charge_without_intent(
+                amount, currency, customer, metadata, settlement_currency, exchange_rate, self._at(created)
+            )
+
+    def fail_payment(self, charge: str, created: int | None = None) -> dict[str, str]:
+        """A debit (ACH, SEPA, BACS, BECS) that succeeded fails afterwards: the charge turns failed and
+        a ``payment_failure_refund`` balance transaction takes the money back."""
+        with self.lock:
+            obj = self._get(charge, "charge")
+            if obj["status"] != "succeeded" or not obj["captured"]:
+                raise ValueError(f"charge {charge} is {obj['status']} and captured={obj['captured']}")
+            created = self._at(created)
+            remaining = obj["amount_captured"] - obj["amount_refunded"]
+            settled, currency, rate = self._settle_for_charge(obj, remaining)
+            txn = self._balance_transaction(
+                charge,
+                "payment_failure_refund",
+                -settled,
+                currency,
+                rate,
+                0,
+                created,
+                "charge_failure",
+                "Payment failure refund",
+            )
+            obj.update(
+                status="failed",
+                paid=False,
+                failure_balance_transaction=txn,
+                failure_code="debit_not_authorized",
+                failure_message="The customer's bank reported the debit as not authorized.",
+            )
+            obj["outcome"]["type"] = "issuer_declined"
+            self._emit("charge.failed", obj, created, {"status": "succeeded", "paid": True})
+            if obj["payment_intent"]:
+                pi = self._get(obj["payment_intent"], "payment_intent")
+                pi.update(status="requires_payment_method", amount_received=0)
+                self._emit("payment_intent.payment_failed", pi, created)
+            return {"charge": charge, "failure_balance_transaction": txn}
+
+    def _capture(self, charge: dict[str, Any], pi: dict[str, Any] | None, created: int) -> str:
         settlement_currency, rate = self._settlement[charge["id"]]
         settled = convert(charge["amount"], charge["currency"], settlement_currency, rate)
         txn = self._balance_transaction(
@@ -573,9 +707,10 @@ class FakeStripe:
             paid=True,
             status="succeeded",
         )
-        pi.update(status="succeeded", amount_received=pi["amount"], amount_capturable=0)
         self._emit("charge.succeeded", charge, created)
-        self._emit("payment_intent.succeeded", pi, created)
+        if pi is not None:
+            pi.update(status="succeeded", amount_received=pi["amount"], amount_capturable=0)
+            self._emit("payment_intent.succeeded", pi, created)
         return txn
 
     def complete_payment(self, charge: str, created: int | None = None) -> dict[str, str]:
@@ -660,9 +795,14 @@ class FakeStripe:
         payment_intent_metadata: dict[str, str] | None = None,
         settlement_currency: str = "usd",
         exchange_rate: float | None = None,
+        client_reference_id: str | None = None,
+        payment_link: str | None = None,
         created: int | None = None,
     ) -> dict[str, str | None]:
-        """A completed payment-mode Checkout Session. Its metadata is NOT copied to the PaymentIntent."""
+        """A completed payment-mode Checkout Session. Its metadata is NOT copied to the PaymentIntent.
+
+        With ``payment_link`` (a ``plink_`` id) it came from a Payment Link, whose metadata is the same
+        for every visit; ``client_reference_id`` is what the link's URL carried."""
         with self.lock:
             created = self._at(created)
             ids = self.create_payment(
@@ -675,7 +815,15 @@ class FakeStripe:
                 created=created,
             )
             session = self._checkout_session(
-                "payment", amount, currency, customer, session_metadata, created, ids["payment_intent"]
+                "payment",
+                amount,
+                currency,
+                customer,
+                session_metadata,
+                created,
+                ids["payment_intent"],
+                client_reference_id=client_reference_id,
+                payment_link=payment_link,
             )
             return {**ids, "checkout_session": session}
 
@@ -690,13 +838,23 @@ class FakeStripe:
         payment_intent: str | None = None,
         subscription: str | None = None,
         invoice: str | None = None,
+        client_reference_id: str | None = None,
+        payment_link: str | None = None,
     ) -> str:
         session = self._base(
             "checkout.session",
             created,
             amount_subtotal=int(amount),
             amount_total=int(amount),
-            client_reference_id=None,
+            automatic_tax={"enabled": False, "liability": None, "provider": None, "status": None},
+            client_reference_id=client_reference_id,
+            custom_fields=[],
+            custom_text={
+                "after_submit": None,
+                "shipping_address": None,
+                "submit": None,
+                "terms_of_service_acceptance": None,
+            },
             currency=currency.lower(),
             customer=customer,
             customer_details=None,
@@ -705,7 +863,10 @@ class FakeStripe:
             metadata=_merge_metadata({}, metadata),
             mode=mode,
             payment_intent=payment_intent,
+            payment_link=payment_link,
+            payment_method_types=["card"],
             payment_status="paid",
+            shipping_options=[],
             status="complete",
             subscription=subscription,
             success_url="https://example.com/thanks",
@@ -735,18 +896,41 @@ class FakeStripe:
             self._live_customer(customer)
             created = self._at(created)
             sub_id = self._new_id("subscription")
+            price_id, product_id = f"price_fk{self._counter:012d}", f"prod_fk{self._counter:012d}"
+            common = {
+                "active": True,
+                "billing_scheme": "per_unit",
+                "created": created,
+                "currency": currency.lower(),
+            }
             item = {
                 "id": f"si_fk{self._counter:012d}",
                 "object": "subscription_item",
                 "created": created,
                 "current_period_start": created,
                 "current_period_end": created + 30 * DAY,
+                "discounts": [],
                 "metadata": {},
+                "plan": {
+                    "id": price_id,
+                    "object": "plan",
+                    **common,
+                    "amount": int(amount),
+                    "interval": "month",
+                    "interval_count": 1,
+                    "livemode": self.livemode,
+                    "product": product_id,
+                    "usage_type": "licensed",
+                },
                 "price": {
-                    "id": f"price_fk{self._counter:012d}",
+                    "id": price_id,
                     "object": "price",
-                    "currency": currency.lower(),
-                    "recurring": {"interval": "month", "interval_count": 1},
+                    **common,
+                    "livemode": self.livemode,
+                    "metadata": {},
+                    "product": product_id,
+                    "recurring": {"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+                    "type": "recurring",
                     "unit_amount": int(amount),
                 },
                 "quantity": 1,
@@ -758,13 +942,18 @@ class FakeStripe:
                     "object": "subscription",
                     "created": created,
                     "livemode": self.livemode,
+                    "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
                     "billing_cycle_anchor": created,
+                    "billing_mode": {"type": "classic"},
+                    "billing_schedules": [],
                     "cancel_at_period_end": False,
                     "canceled_at": None,
                     "collection_method": "charge_automatically",
                     "currency": currency.lower(),
                     "customer": customer,
+                    "discounts": [],
                     "ended_at": None,
+                    "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
                     "items": {
                         "object": "list",
                         "data": [item],
@@ -888,6 +1077,34 @@ class FakeStripe:
         created: int,
         settlement: tuple[str, float | None] | None = None,
     ) -> dict[str, str | None]:
+        """An invoice finalized and paid in full at once by its default payment."""
+        invoice = self._open_invoice(
+            customer,
+            amount,
+            currency,
+            billing_reason,
+            subscription,
+            invoice_metadata,
+            payment_intent_metadata,
+            created,
+            settlement,
+        )
+        return self._pay_invoice(invoice, None, created=created)
+
+    def _open_invoice(
+        self,
+        customer: str,
+        amount: int,
+        currency: str,
+        billing_reason: str,
+        subscription: dict[str, Any] | None,
+        invoice_metadata: dict[str, str] | None,
+        payment_intent_metadata: dict[str, str] | None,
+        created: int,
+        settlement: tuple[str, float | None] | None = None,
+    ) -> dict[str, Any]:
+        """A finalized, open invoice with its default InvoicePayment (open, created at finalization,
+        with an unconfirmed PaymentIntent), as Stripe creates it."""
         parent = None
         if subscription is not None:
             settlement = self._subscription_settlement[subscription["id"]]
@@ -909,62 +1126,226 @@ class FakeStripe:
             "invoice",
             created,
             amount_due=int(amount),
+            amount_overpaid=0,
             amount_paid=0,
             amount_remaining=int(amount),
+            amount_shipping=0,
             attempt_count=0,
+            attempted=False,
+            automatic_tax={
+                "disabled_reason": None,
+                "enabled": False,
+                "liability": None,
+                "provider": None,
+                "status": None,
+            },
             billing_reason=billing_reason,
             collection_method="charge_automatically",
             currency=currency.lower(),
             customer=customer,
+            default_tax_rates=[],
+            discounts=[],
+            issuer={"type": "self"},
             lines={
                 "object": "list",
-                "data": [{"object": "line_item", "amount": int(amount), "currency": currency.lower()}],
+                "data": [],
                 "has_more": False,
                 "url": None,
             },
             metadata=_merge_metadata({}, invoice_metadata),
             number=None,
             parent=parent,
+            payment_settings={
+                "default_mandate": None,
+                "payment_method_options": None,
+                "payment_method_types": None,
+            },
             period_end=period_end,
             period_start=period_start,
+            post_payment_credit_notes_amount=0,
+            pre_payment_credit_notes_amount=0,
+            starting_balance=0,
             status="draft",
-            status_transitions={"finalized_at": None, "paid_at": None, "voided_at": None},
+            status_transitions={
+                "finalized_at": None,
+                "marked_uncollectible_at": None,
+                "paid_at": None,
+                "voided_at": None,
+            },
             subtotal=int(amount),
             total=int(amount),
         )
         invoice["lines"]["url"] = f"/v1/invoices/{invoice['id']}/lines"
+        self._invoice_settlement[invoice["id"]] = settlement
         self._emit("invoice.created", invoice, created)
         invoice.update(status="open", number=f"FAKE-{self._counter:06d}")
         invoice["status_transitions"]["finalized_at"] = created
-        self._emit("invoice.finalized", invoice, created)
-        ids = self.create_payment(
+        pi = self._new_payment_intent(
             amount,
             currency,
-            customer=customer,
-            metadata=payment_intent_metadata,
-            settlement_currency=settlement[0],
-            exchange_rate=settlement[1],
-            description="Subscription creation" if billing_reason == "subscription_create" else None,
-            created=created,
+            customer,
+            payment_intent_metadata,
+            "Subscription creation" if billing_reason == "subscription_create" else None,
+            created,
         )
-        payment = self._base(
+        self._base(
             "invoice_payment",
             created,
-            amount_paid=int(amount),
+            amount_paid=None,
             amount_requested=int(amount),
             currency=currency.lower(),
             invoice=invoice["id"],
             is_default=True,
-            payment={"type": "payment_intent", "payment_intent": ids["payment_intent"]},
-            status="paid",
-            status_transitions={"canceled_at": None, "paid_at": created},
+            payment={"type": "payment_intent", "payment_intent": pi["id"]},
+            status="open",
+            status_transitions={"canceled_at": None, "paid_at": None},
         )
-        invoice.update(status="paid", amount_paid=int(amount), amount_remaining=0, attempt_count=1)
-        invoice["status_transitions"]["paid_at"] = created
+        self._emit("invoice.finalized", invoice, created)
+        return invoice
+
+    def create_invoice(
+        self,
+        customer: str,
+        amount: int,
+        currency: str,
+        invoice_metadata: dict[str, str] | None = None,
+        payment_intent_metadata: dict[str, str] | None = None,
+        settlement_currency: str = "usd",
+        exchange_rate: float | None = None,
+        created: int | None = None,
+    ) -> dict[str, str | None]:
+        """A finalized one-off invoice left open (net terms): pay it later with `pay_invoice`."""
+        with self.lock:
+            self._live_customer(customer)
+            invoice = self._open_invoice(
+                customer,
+                amount,
+                currency,
+                "manual",
+                None,
+                invoice_metadata,
+                payment_intent_metadata,
+                self._at(created),
+                settlement=(settlement_currency, exchange_rate),
+            )
+            default = self._default_invoice_payment(invoice["id"])
+            return {
+                "invoice": invoice["id"],
+                "invoice_payment": default["id"],
+                "payment_intent": default["payment"]["payment_intent"],
+            }
+
+    def pay_invoice(
+        self,
+        invoice: str,
+        amount: int | None = None,
+        with_charge: bool = False,
+        payment_intent_metadata: dict[str, str] | None = None,
+        charge_metadata: dict[str, str] | None = None,
+        created: int | None = None,
+    ) -> dict[str, str | None]:
+        """Pay (part of) an open invoice: the rest by its default payment, or a part by another
+        PaymentIntent, or (``with_charge``) by a Charges-API charge: an InvoicePayment of type charge."""
+        with self.lock:
+            obj = self._get(invoice, "invoice")
+            if obj["status"] != "open":
+                raise ValueError(f"invoice {invoice} is {obj['status']}")
+            return self._pay_invoice(
+                obj,
+                None if amount is None else int(amount),
+                with_charge=with_charge,
+                payment_intent_metadata=payment_intent_metadata,
+                charge_metadata=charge_metadata,
+                created=self._at(created),
+            )
+
+    def _default_invoice_payment(self, invoice_id: str) -> dict[str, Any]:
+        return next(p for p in self.children("invoice_payment", invoice_id) if p["is_default"])
+
+    def _pay_invoice(
+        self,
+        invoice: dict[str, Any],
+        amount: int | None,
+        *,
+        with_charge: bool = False,
+        payment_intent_metadata: dict[str, str] | None = None,
+        charge_metadata: dict[str, str] | None = None,
+        created: int,
+    ) -> dict[str, str | None]:
+        remaining = invoice["amount_remaining"]
+        amount = remaining if amount is None else amount
+        if not 0 < amount <= remaining:
+            raise ValueError(f"amount {amount} is not within 1..{remaining} for {invoice['id']}")
+        settlement_currency, rate = self._invoice_settlement[invoice["id"]]
+        default = self._default_invoice_payment(invoice["id"])
+        currency, customer = invoice["currency"], invoice["customer"]
+        if amount == remaining and not with_charge and default["status"] == "open":
+            pi = self._get(default["payment"]["payment_intent"], "payment_intent")
+            pi["amount"] = amount
+            pi["metadata"] = _merge_metadata(pi["metadata"], payment_intent_metadata)
+            ids = self._confirm(
+                pi,
+                charge_metadata=charge_metadata,
+                settlement_currency=settlement_currency,
+                exchange_rate=rate,
+                created=created,
+            )
+            payment = default
+        else:
+            if with_charge:
+                ids = self._charge_without_intent(
+                    amount, currency, customer, charge_metadata, settlement_currency, rate, created
+                )
+                paid_by = {"type": "charge", "charge": ids["charge"]}
+            else:
+                ids = self.create_payment(
+                    amount,
+                    currency,
+                    customer=customer,
+                    metadata=payment_intent_metadata,
+                    charge_metadata=charge_metadata,
+                    settlement_currency=settlement_currency,
+                    exchange_rate=rate,
+                    created=created,
+                )
+                paid_by = {"type": "payment_intent", "payment_intent": ids["payment_intent"]}
+            payment = self._base(
+                "invoice_payment",
+                created,
+                amount_paid=None,
+                amount_requested=amount,
+                currency=currency,
+                invoice=invoice["id"],
+                is_default=False,
+                payment=paid_by,
+                status="open",
+                status_transitions={"canceled_at": None, "paid_at": None},
+            )
+            if default["status"] == "open":
+                default["amount_requested"] = remaining - amount
+        payment.update(amount_paid=amount, status="paid")
+        payment["status_transitions"]["paid_at"] = created
+        invoice.update(
+            amount_paid=invoice["amount_paid"] + amount,
+            amount_remaining=remaining - amount,
+            attempt_count=invoice["attempt_count"] + 1,
+            attempted=True,
+        )
         self._emit("invoice_payment.paid", payment, created)
-        self._emit("invoice.paid", invoice, created)
-        if subscription is not None:
-            subscription["latest_invoice"] = invoice["id"]
+        if invoice["amount_remaining"] == 0:
+            if default["status"] == "open":
+                # Paid by other parts: the default payment (and its PaymentIntent) is canceled.
+                default["status"] = "canceled"
+                default["status_transitions"]["canceled_at"] = created
+                self._get(default["payment"]["payment_intent"], "payment_intent").update(
+                    status="canceled", canceled_at=created
+                )
+            invoice["status"] = "paid"
+            invoice["status_transitions"]["paid_at"] = created
+            self._emit("invoice.paid", invoice, created)
+            sub_id = ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+            if sub_id:
+                self._get(sub_id, "subscription")["latest_invoice"] = invoice["id"]
         return {"invoice": invoice["id"], "invoice_payment": payment["id"], **ids}
 
     # Refunds and disputes
@@ -1084,7 +1465,16 @@ class FakeStripe:
                 balance_transactions=[],
                 charge=charge,
                 currency=obj["currency"],
-                evidence_details={"due_by": created + 7 * DAY, "has_evidence": False, "submission_count": 0},
+                enhanced_eligibility_types=[],
+                evidence={"enhanced_evidence": {}},
+                evidence_details={
+                    "due_by": created + 7 * DAY,
+                    "enhanced_eligibility": {},
+                    "has_evidence": False,
+                    "past_due": False,
+                    "submission_count": 0,
+                    "submission_method": "not_submitted",
+                },
                 is_charge_refundable=False,
                 metadata={},
                 payment_intent=obj["payment_intent"],
@@ -1114,7 +1504,8 @@ class FakeStripe:
         return 15 * 10 ** currency_exponent(currency)
 
     def close_dispute(self, id: str, status: str, created: int | None = None) -> dict[str, str | None]:
-        """Close as won (funds and fee reinstated), lost or warning_closed."""
+        """Close as won (funds and fee reinstated), lost, warning_closed or prevented; an appealed
+        loss closes as won (funds reinstated) or lost again."""
         with self.lock:
             if status not in CLOSED_DISPUTE_STATUSES:
                 raise ValueError(f"a dispute closes as one of {sorted(CLOSED_DISPUTE_STATUSES)}")
@@ -1125,7 +1516,7 @@ class FakeStripe:
             previous = {"status": dispute["status"]}
             dispute["status"] = status
             txn = None
-            if status == "won":
+            if status in ("won", "prevented"):
                 charge = self._get(dispute["charge"], "charge")
                 settled, currency, rate = self._settle_for_charge(charge, dispute["amount"])
                 fee = self._dispute_fee(currency)
@@ -1136,6 +1527,56 @@ class FakeStripe:
                 self._emit("charge.dispute.funds_reinstated", dispute, created)
             self._emit("charge.dispute.closed", dispute, created, previous)
             return {"dispute": id, "balance_transaction": txn}
+
+    def update_dispute(self, id: str, status: str, created: int | None = None) -> dict[str, str]:
+        """Move an open dispute (or an appeal) along without closing it: evidence submitted
+        (``under_review``), an inquiry (``warning_*``), an appeal under review."""
+        with self.lock:
+            dispute = self._get(id, "dispute")
+            allowed = (
+                APPEAL_DISPUTE_STATUSES
+                if dispute["status"] in APPEAL_DISPUTE_STATUSES
+                else OPEN_DISPUTE_STATUSES
+            )
+            if dispute["status"] in CLOSED_DISPUTE_STATUSES or status not in allowed:
+                raise ValueError(f"dispute {id} cannot go from {dispute['status']} to {status}")
+            previous = {"status": dispute["status"]}
+            dispute["status"] = status
+            if status.endswith("under_review"):
+                dispute["evidence_details"].update(has_evidence=True, submission_method="manual")
+                dispute["evidence_details"]["submission_count"] += 1
+            self._emit("charge.dispute.updated", dispute, self._at(created), previous)
+            return {"dispute": id}
+
+    def appeal_dispute(self, id: str, created: int | None = None) -> dict[str, str]:
+        """Appeal a lost dispute: ``appeal_needs_response``; the funds stay withdrawn until it is won."""
+        with self.lock:
+            dispute = self._get(id, "dispute")
+            if dispute["status"] != "lost":
+                raise ValueError(f"only a lost dispute can be appealed, {id} is {dispute['status']}")
+            previous = {"status": dispute["status"]}
+            dispute["status"] = "appeal_needs_response"
+            self._emit("charge.dispute.updated", dispute, self._at(created), previous)
+            return {"dispute": id}
+
+    # Connect
+
+    def create_connected_account(self, id: str | None = None) -> dict[str, str]:
+        """An account connected to this platform. Its objects are reached with the platform's keys and
+        a ``Stripe-Account`` header; `connected(id)` is its own FakeStripe (sharing keys and clock)."""
+        with self.lock:
+            account_id = id or f"acct_fk{len(self.connected_accounts) + 1:012d}"
+            account = FakeStripe(livemode=self.livemode, account=account_id)
+            account.lock = self.lock
+            account._keys, account._revoked = self._keys, self._revoked
+            account.now = self.now  # type: ignore[method-assign]
+            # Ids stay unique across accounts, as on Stripe.
+            account._counter = 100_000_000 * (len(self.connected_accounts) + 1)
+            self.connected_accounts[account_id] = account
+            return {"account": account_id}
+
+    def connected(self, account_id: str) -> FakeStripe:
+        return self.connected_accounts[account_id]
 
     # Faults and stats
 
@@ -1201,8 +1642,10 @@ class FakeStripe:
         dispute's status or None; `invoice`/`subscription` come from invoice payments.
         """
         with self.lock:
-            invoice_by_pi = {
-                p["payment"]["payment_intent"]: p["invoice"] for p in self._tables["invoice_payment"].values()
+            # Only a paid InvoicePayment links a charge to its invoice.
+            paid = [p for p in self._tables["invoice_payment"].values() if p["status"] == "paid"]
+            invoice_by_payment = {
+                p["payment"].get("payment_intent") or p["payment"].get("charge"): p["invoice"] for p in paid
             }
             txns = self._tables["balance_transaction"]
             truth = {}
@@ -1218,7 +1661,7 @@ class FakeStripe:
                     (d for d in self._tables["dispute"].values() if d["charge"] == charge["id"]),
                     key=lambda d: (d["created"], d["id"]),
                 )
-                invoice_id = invoice_by_pi.get(charge["payment_intent"])
+                invoice_id = invoice_by_payment.get(charge["payment_intent"] or charge["id"])
                 invoice = self._tables["invoice"].get(invoice_id or "")
                 parent = (invoice or {}).get("parent") or {}
                 truth[charge["id"]] = {

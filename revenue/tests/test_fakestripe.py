@@ -628,3 +628,34 @@ def test_cli_serves_until_sigterm():
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_an_event_cursor_older_than_30_days_is_rejected(state, client):
+    state.create_customer(created=T0)
+    old = client.v1.events.list(params={"limit": 1}).data[0].id
+    state.create_customer(created=T0 + 31 * DAY)
+    state.set_time(T0 + 31 * DAY)
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.events.list(params={"ending_before": old})
+
+    assert (caught.value.http_status, caught.value.code) == (404, "resource_missing")
+
+
+def test_an_invoice_embeds_ten_payments_and_pages_the_rest(state, client):
+    customer = state.create_customer()["customer"]
+    invoice = state.create_invoice(customer, 1200, "usd")["invoice"]
+    for _ in range(11):
+        state.pay_invoice(invoice, amount=100)
+    state.pay_invoice(invoice, with_charge=True)
+
+    embedded = client.v1.invoices.retrieve(invoice, params={"expand": ["payments"]}).payments
+    rest = client.v1.invoice_payments.list(
+        params={"invoice": invoice, "starting_after": embedded.data[-1].id}
+    )
+
+    assert (len(embedded.data), embedded.has_more) == (10, True)
+    everything = embedded.data + rest.data
+    assert len({p.id for p in everything}) == 13
+    assert sorted(p.status for p in everything) == ["canceled"] + ["paid"] * 12
+    assert [p.payment.type for p in everything].count("charge") == 1
