@@ -1,5 +1,6 @@
 """Humblytics settings: every knob comes from the environment (see .env.example)."""
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_q",
+    "axes",
     "humblytics",
     "tracking",
     "revenue",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused log-in (see AXES_* below) into the "too many attempts" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "humblytics.urls"
@@ -160,9 +164,28 @@ INGEST_BUFFER = env_bool("INGEST_BUFFER", not DEBUG)
 INGEST_BUFFER_INTERVAL_MS = env_int("INGEST_BUFFER_INTERVAL_MS", 100, minimum=5, maximum=10_000)
 INGEST_BUFFER_MAX_BATCH = env_int("INGEST_BUFFER_MAX_BATCH", 500, minimum=1, maximum=5_000)
 INGEST_BUFFER_MAX_PENDING = env_int("INGEST_BUFFER_MAX_PENDING", 50_000, minimum=1)
+# Each web worker appends admitted views here before answering 202 (tracking/spool.py); a local disk.
+INGEST_SPOOL_DIR = env_str("INGEST_SPOOL_DIR") or str(BASE_DIR / ".spool")
 # Dashboard reports read finished days from daily rollup tables (built every minute by the worker).
 REPORT_ROLLUPS = env_bool("REPORT_ROLLUPS", True)
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)  # per username and IP per 15 min
+
+# Log-in throttle (django-axes) for /accounts/login/ and /admin/login/ alike: it sits in the
+# authentication backends, so every log-in form goes through it. Failures count per user name AND client
+# address together, so an attacker can exhaust only their own tries: not another address's, nor a user's
+# from elsewhere. The address is the one ingest uses (TRUSTED_PROXY_COUNT). Counts live in the database,
+# shared by every worker, and expire 15 minutes after the last failure; a success clears them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_ALLOWED
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "tracking.access.request_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # no record of successful log-ins (addresses, user agents)
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 Q_CLUSTER = {
     "name": "humblytics",
@@ -232,5 +255,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {"stripe": {"level": "WARNING"}},
+    # axes: lockouts are warnings; its start-up banner and every single failure are not worth a line.
+    "loggers": {"stripe": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -4,15 +4,11 @@ from django.urls import include, path
 
 from splittests import views as splittests_views
 from tracking import views as tracking_views
-from tracking.forms import ThrottledAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=ThrottledAuthenticationForm),
-        name="login",
-    ),
+    # Throttled by django-axes in the authentication backends, like the admin's log-in.
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", tracking_views.sign_up, name="signup"),
     path("api/v1/", include("humblytics.api_urls")),

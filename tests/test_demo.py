@@ -16,6 +16,7 @@ import requests
 from django.conf import settings as django_settings
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from humblytics import demo
@@ -69,7 +70,8 @@ def snapshot(site: Site) -> dict:
 def test_demo_builds_a_site_with_traffic_payments_and_a_split_test(fake_stripe):
     output = run_demo()
 
-    user = authenticate(username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
+    login = RequestFactory().post("/accounts/login/")  # the log-in throttle needs the request
+    user = authenticate(login, username=demo.DEMO_USERNAME, password=demo.DEMO_PASSWORD)
     assert user is not None
     assert "username demo  password demo-humblytics" in output
     site = demo_site()

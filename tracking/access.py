@@ -3,6 +3,7 @@ the site's own API key (the API). Anyone else gets a 404, so a site id reveals n
 
 import time
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -11,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import SimpleRateThrottle
 
 from humblytics.lib import ratelimit
+from tracking import enrich
 from tracking.apikeys import verify_api_key
 from tracking.models import ApiKey, Membership, Site
 
@@ -26,6 +28,15 @@ def get_site_for_user(user, public_id: str, *, owner_only: bool = False) -> tupl
     if owner_only and not membership.is_owner:
         raise PermissionDenied("Only the site's owners can do this.")
     return membership.site, membership
+
+
+def request_ip(request) -> str:
+    """The client's address by the rule ingest uses (``TRUSTED_PROXY_COUNT``), for the log-in throttle."""
+    return enrich.client_ip(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR"),
+        settings.TRUSTED_PROXY_COUNT,
+    )
 
 
 class ApiKeyUser:

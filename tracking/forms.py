@@ -3,11 +3,9 @@ import re
 import zoneinfo
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import UserCreationForm
 
-from humblytics.lib import ratelimit
 from tracking.models import Site
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
@@ -94,34 +92,6 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100, initial="API key", help_text="What uses this key, e.g. “Weekly report”."
     )
-
-
-LOGIN_WINDOW_SECONDS = 15 * 60
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, refusing further tries after repeated failures for a user name and IP."""
-
-    def _throttle_keys(self) -> list[str]:
-        username = (self.data.get("username") or "").strip().lower()
-        ip = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        return [f"login-user:{ratelimit.anonymous(username)}", f"login-ip:{ratelimit.anonymous(ip)}"]
-
-    def clean(self):
-        keys = self._throttle_keys()
-        limit = settings.LOGIN_FAILURES_ALLOWED
-        if any(
-            ratelimit.peek(key, LOGIN_WINDOW_SECONDS) >= limit * (1 if "user" in key else 4) for key in keys
-        ):
-            raise forms.ValidationError(
-                "Too many failed log-in attempts. Wait 15 minutes and try again.", code="throttled"
-            )
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            for key in keys:
-                ratelimit.count(key, LOGIN_WINDOW_SECONDS)
-            raise
 
 
 class DeleteSiteForm(forms.Form):

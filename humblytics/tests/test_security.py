@@ -58,17 +58,6 @@ def test_production_settings_turn_on_hsts_and_secure_cookies():
     assert result.stdout.split() == ["31536000", "True", "True", "DENY"], result.stderr
 
 
-def test_logins_are_throttled_after_repeated_failures(client, owner, settings):
-    settings.LOGIN_FAILURES_ALLOWED = 3
-    for _ in range(3):
-        response = client.post("/accounts/login/", {"username": "owner", "password": "wrong"})
-        assert b"Please enter a correct username and password" in response.content
-    response = client.post("/accounts/login/", {"username": "owner", "password": "correct-horse-battery"})
-    assert response.status_code == 200
-    assert b"Too many failed log-in attempts" in response.content
-    assert "_auth_user_id" not in client.session
-
-
 def test_ingest_is_rate_limited_per_ip(client, site, settings):
     settings.INGEST_RATE_PER_IP = 3
     statuses = []
