@@ -2,9 +2,12 @@
 
 PaymentIntent, then Invoice, then Subscription (its live metadata, not the invoice's frozen
 snapshot), then Checkout Session, then Customer. Subscription- and customer-level ids therefore
-apply to every renewal and later payment that carries no more specific id.
+apply to every renewal and later payment that carries no more specific id. A Checkout Session with no
+tag of its own counts its ``client_reference_id`` when that is a view the tracker saw (Payment Links
+carry it there). Only when none of the five has an id is the Charge's own metadata consulted.
 """
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +21,14 @@ PRECEDENCE = (
     Payment.Source.CHECKOUT_SESSION,
     Payment.Source.CUSTOMER,
 )
+# Consulted only when none of the five objects has an id: Charges-API payments and some debits
+# have no PaymentIntent, and their tag lives on the Charge.
+FALLBACK = Payment.Source.CHARGE
+MAX_VIEW_ID_LENGTH = 255
+# Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates from JSON escapes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Stripe's rule for Payment Link client_reference_id: letters, digits, dashes, underscores, ≤ 200.
+CLIENT_REFERENCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 @dataclass(frozen=True)
@@ -27,8 +38,9 @@ class Found:
 
 
 def first_view_id(candidates: dict[str, Callable[[], str]]) -> Found | None:
-    """Walk the precedence; each candidate is a thunk so later objects are only looked up if needed."""
-    for source in PRECEDENCE:
+    """Walk the precedence, then the fallback; each candidate is a thunk so later objects are only
+    looked up if needed."""
+    for source in (*PRECEDENCE, FALLBACK):
         lookup = candidates.get(source)
         if lookup is None:
             continue
@@ -39,18 +51,46 @@ def first_view_id(candidates: dict[str, Callable[[], str]]) -> Found | None:
 
 
 def clean_view_id(metadata: dict | None) -> str:
+    return checked_view_id(metadata)[0]
+
+
+def checked_view_id(metadata: dict | None) -> tuple[str, bool]:
+    """The metadata's view id as we can store it, and whether the raw value was bad.
+
+    NUL bytes and lone surrogates are removed; a value longer than any view id is skipped (a
+    truncated id could only ever match the wrong view). Bad values never stop a sync.
+    """
     if not metadata:
-        return ""
+        return "", False
     value = metadata.get("humblytics_view_id")
+    if value is None:
+        return "", False
     if not isinstance(value, str):
-        return ""
-    return value.strip()[:255]
+        return "", True
+    cleaned = _UNSTORABLE.sub("", value).strip()
+    if len(cleaned) > MAX_VIEW_ID_LENGTH:
+        return "", True
+    return cleaned, cleaned != value.strip()
+
+
+def clean_client_reference(value) -> str:
+    """A Checkout Session's client_reference_id when it could be a view id, else ''."""
+    if isinstance(value, str) and CLIENT_REFERENCE_RE.match(value):
+        return value
+    return ""
 
 
 def link(payment: Payment, objects: "ObjectSource") -> None:
-    """Fill in the invoice, subscription and checkout session the cached objects tie to this payment."""
-    if not payment.invoice and payment.payment_intent:
-        invoice = objects.invoice_for_payment_intent(payment.payment_intent)
+    """Fill in the invoice, subscription and checkout session the cached objects tie to this payment.
+
+    The invoice comes from the paid InvoicePayment naming the payment's PaymentIntent, or its charge
+    when it has none (Charges-API payments).
+    """
+    if not payment.invoice:
+        if payment.payment_intent:
+            invoice = objects.invoice_for_payment_intent(payment.payment_intent)
+        else:
+            invoice = objects.invoice_for_charge(payment.stripe_id)
         if invoice is not None:
             payment.invoice = invoice.stripe_id
             payment.subscription = payment.subscription or invoice.subscription
@@ -78,6 +118,7 @@ def resolve(payment: Payment, objects: "ObjectSource") -> Found | None:
                 payment.checkout_session, StripeObject.Type.CHECKOUT_SESSION
             ),
             Payment.Source.CUSTOMER: lambda: objects.view_id(payment.customer, StripeObject.Type.CUSTOMER),
+            Payment.Source.CHARGE: lambda: payment.charge_view_id,
         }
     )
 
@@ -115,32 +156,55 @@ def apply(payment: Payment, found: Found | None, views: dict[str, tuple[int, int
 
 
 class ObjectSource:
-    """Read access to cached Stripe objects, fetching a subscription, customer or PaymentIntent on a
-    cache miss. ``preload`` reads everything a batch of payments needs in a few queries."""
+    """Read access to cached Stripe objects, fetching a subscription, customer, PaymentIntent or invoice
+    on a cache miss (or when its row is marked for refresh). ``preload`` reads everything a batch of
+    payments needs in a few queries."""
 
-    FETCHABLE = (StripeObject.Type.SUBSCRIPTION, StripeObject.Type.CUSTOMER, StripeObject.Type.PAYMENT_INTENT)
+    FETCHABLE = (
+        StripeObject.Type.SUBSCRIPTION,
+        StripeObject.Type.CUSTOMER,
+        StripeObject.Type.PAYMENT_INTENT,
+        StripeObject.Type.INVOICE,
+    )
+    _SHARED = (
+        "_memo",
+        "_invoice_by_pi",
+        "_invoice_by_charge",
+        "_session_by_pi",
+        "_session_by_sub",
+        "_preloaded",
+        "known_references",
+    )
 
     def __init__(self, connection, fetch: Callable[[str, str], StripeObject | None] | None = None):
         self.connection = connection
         self.fetch = fetch
         self._memo: dict[str, StripeObject | None] = {}
-        self._invoice_by_pi: dict[str, StripeObject] = {}
+        self._invoice_by_pi: dict[str, str] = {}
+        self._invoice_by_charge: dict[str, str] = {}
         self._session_by_pi: dict[str, StripeObject] = {}
         self._session_by_sub: dict[str, StripeObject] = {}
         self._preloaded = False
+        # Client reference ids of checkout sessions that are views the tracker saw (set by the caller).
+        self.known_references: set[str] = set()
 
     def without_fetching(self) -> "ObjectSource":
         """A view of the same memory that never calls Stripe (to plan batched fetches)."""
         clone = ObjectSource(self.connection)
-        clone._memo = self._memo
-        clone._invoice_by_pi, clone._session_by_pi = self._invoice_by_pi, self._session_by_pi
-        clone._session_by_sub, clone._preloaded = self._session_by_sub, self._preloaded
+        for name in self._SHARED:
+            setattr(clone, name, getattr(self, name))
         return clone
 
     def remember(self, row: StripeObject) -> None:
         self._memo[row.stripe_id] = row
-        if row.type == StripeObject.Type.INVOICE and row.payment_intent:
-            self._invoice_by_pi.setdefault(row.payment_intent, row)
+        if row.type == StripeObject.Type.INVOICE_PAYMENT:
+            if row.payment_intent:
+                self._invoice_by_pi.setdefault(row.payment_intent, row.invoice)
+            if row.charge:
+                self._invoice_by_charge.setdefault(row.charge, row.invoice)
+        elif row.type == StripeObject.Type.INVOICE and row.payment_intent:
+            # Rows cached before invoice payments were kept one by one.
+            self._invoice_by_pi.setdefault(row.payment_intent, row.stripe_id)
         elif row.type == StripeObject.Type.CHECKOUT_SESSION:
             if row.payment_intent:
                 self._session_by_pi.setdefault(row.payment_intent, row)
@@ -149,7 +213,8 @@ class ObjectSource:
 
     def preload(self, payments: list[Payment]) -> None:
         ids: set[str] = set()
-        pis: set[str] = set()
+        pis = {payment.payment_intent for payment in payments if payment.payment_intent}
+        bare_charges = {payment.stripe_id for payment in payments if not payment.payment_intent}
         for payment in payments:
             ids.update(
                 filter(
@@ -163,24 +228,31 @@ class ObjectSource:
                     ),
                 )
             )
-            if payment.payment_intent:
-                pis.add(payment.payment_intent)
         rows = StripeObject.objects.filter(connection=self.connection)
-        for chunk in _chunks(sorted(ids)):
-            for row in rows.filter(stripe_id__in=chunk):
-                self.remember(row)
-        linked = rows.filter(type__in=[StripeObject.Type.INVOICE, StripeObject.Type.CHECKOUT_SESSION])
-        for chunk in _chunks(sorted(pis)):
-            for row in linked.filter(payment_intent__in=chunk).order_by("fetched_at", "pk"):
-                self.remember(row)
+        self._load(rows, "stripe_id", ids)
+        linked = rows.filter(
+            type__in=[
+                StripeObject.Type.INVOICE_PAYMENT,
+                StripeObject.Type.INVOICE,
+                StripeObject.Type.CHECKOUT_SESSION,
+            ]
+        ).order_by("fetched_at", "pk")
+        self._load(linked, "payment_intent", pis)
+        self._load(linked.filter(type=StripeObject.Type.INVOICE_PAYMENT), "charge", bare_charges)
         subscriptions = {
             row.subscription for row in self._memo.values() if row is not None and row.subscription
         }
         subscriptions.update(p.subscription for p in payments if p.subscription)
-        for chunk in _chunks(sorted(subscriptions)):
-            for row in rows.filter(type=StripeObject.Type.CHECKOUT_SESSION, subscription__in=chunk):
-                self.remember(row)
-        # Subscriptions and customers found through invoices and sessions loaded just now.
+        self._load(rows.filter(type=StripeObject.Type.CHECKOUT_SESSION), "subscription", subscriptions)
+        # Invoices, subscriptions and customers found through the rows loaded just now.
+        discovered = {
+            value
+            for row in list(self._memo.values())
+            if row is not None
+            for value in (row.subscription, row.customer, row.invoice)
+            if value and value not in self._memo
+        }
+        self._load(rows, "stripe_id", discovered)
         discovered = {
             value
             for row in list(self._memo.values())
@@ -188,43 +260,80 @@ class ObjectSource:
             for value in (row.subscription, row.customer)
             if value and value not in self._memo
         }
-        for chunk in _chunks(sorted(discovered)):
-            for row in rows.filter(stripe_id__in=chunk):
-                self.remember(row)
-        ids.update(discovered)
-        for stripe_id in ids:
+        self._load(rows, "stripe_id", discovered)
+        for stripe_id in ids | discovered:
             self._memo.setdefault(stripe_id, None)
         self._preloaded = True
+
+    def _load(self, queryset, field: str, values: set[str]) -> None:
+        for chunk in _chunks(sorted(values)):
+            for row in queryset.filter(**{f"{field}__in": chunk}):
+                self.remember(row)
 
     def get(self, stripe_id: str, object_type: str) -> StripeObject | None:
         if not stripe_id:
             return None
-        if stripe_id not in self._memo or (self._memo[stripe_id] is None and self.fetch is not None):
-            cached = self._memo.get(stripe_id)
-            if cached is None and stripe_id not in self._memo:
-                cached = StripeObject.objects.filter(connection=self.connection, stripe_id=stripe_id).first()
-            if cached is None and self.fetch is not None and object_type in self.FETCHABLE:
-                cached = self.fetch(stripe_id, object_type)
-            if cached is not None:
-                self.remember(cached)
-            else:
-                self._memo[stripe_id] = None
-        return self._memo[stripe_id]
+        can_fetch = self.fetch is not None and object_type in self.FETCHABLE
+        cached = self._memo.get(stripe_id)
+        if cached is not None and not (cached.needs_refresh and can_fetch):
+            return cached
+        if cached is None and stripe_id in self._memo and not can_fetch:
+            return None
+        if cached is None:
+            cached = StripeObject.objects.filter(connection=self.connection, stripe_id=stripe_id).first()
+        if can_fetch and (cached is None or cached.needs_refresh):
+            # A row marked for refresh keeps its tag if Stripe no longer has the object.
+            fetched = self.fetch(stripe_id, object_type)
+            if fetched is None and cached is not None:
+                cached.needs_refresh = False
+            cached = fetched or cached
+        if cached is not None:
+            self.remember(cached)
+        else:
+            self._memo[stripe_id] = None
+        return cached
 
     def view_id(self, stripe_id: str, object_type: str) -> str:
         obj = self.get(stripe_id, object_type)
-        return obj.view_id if obj is not None else ""
+        if obj is None:
+            return ""
+        if not obj.view_id and obj.client_reference_id in self.known_references:
+            return obj.client_reference_id
+        return obj.view_id
+
+    def client_references(self) -> set[str]:
+        return {
+            row.client_reference_id
+            for row in self._memo.values()
+            if row is not None and row.client_reference_id
+        }
 
     def invoice_for_payment_intent(self, payment_intent: str) -> StripeObject | None:
-        if payment_intent in self._invoice_by_pi or self._preloaded:
-            return self._invoice_by_pi.get(payment_intent)
-        return (
-            StripeObject.objects.filter(
-                connection=self.connection, type=StripeObject.Type.INVOICE, payment_intent=payment_intent
+        return self._invoice_for("payment_intent", payment_intent, self._invoice_by_pi)
+
+    def invoice_for_charge(self, charge: str) -> StripeObject | None:
+        return self._invoice_for("charge", charge, self._invoice_by_charge)
+
+    def _invoice_for(self, field: str, value: str, index: dict[str, str]) -> StripeObject | None:
+        if not value:
+            return None
+        if value not in index and not self._preloaded:
+            rows = StripeObject.objects.filter(
+                connection=self.connection, type=StripeObject.Type.INVOICE_PAYMENT, **{field: value}
             )
-            .order_by("fetched_at", "pk")
-            .first()
-        )
+            row = rows.order_by("fetched_at", "pk").first()
+            if row is None and field == "payment_intent":
+                row = (
+                    StripeObject.objects.filter(
+                        connection=self.connection, type=StripeObject.Type.INVOICE, payment_intent=value
+                    )
+                    .order_by("fetched_at", "pk")
+                    .first()
+                )
+            if row is not None:
+                self.remember(row)
+        invoice_id = index.get(value)
+        return self.get(invoice_id, StripeObject.Type.INVOICE) if invoice_id else None
 
     def checkout_session_for(self, payment_intent: str, subscription: str) -> StripeObject | None:
         if payment_intent and payment_intent in self._session_by_pi:

@@ -10,10 +10,15 @@ from tracking.models import Site
 
 
 @sensitive_variables("secret_key")
-def connect_stripe(site: Site, secret_key: str, *, backfill_days: int | None = None) -> StripeConnection:
-    """Validate then save (or replace) the site's key. Raises KeyProblem; nothing is saved then."""
-    secret_key = secret_key.strip()
-    check_key(secret_key)
+def connect_stripe(
+    site: Site, secret_key: str, *, backfill_days: int | None = None, account_id: str = ""
+) -> StripeConnection:
+    """Validate then save (or replace) the site's key. Raises KeyProblem; nothing is saved then.
+
+    ``account_id`` (Connect): a platform reads one connected account (``acct_…``) with its own key.
+    """
+    secret_key, account_id = secret_key.strip(), account_id.strip()
+    check_key(secret_key, account_id)
     mode = StripeConnection.Mode.LIVE if is_live_key(secret_key) else StripeConnection.Mode.TEST
     with transaction.atomic():
         connection = StripeConnection.objects.select_for_update().filter(site=site).first()
@@ -21,8 +26,8 @@ def connect_stripe(site: Site, secret_key: str, *, backfill_days: int | None = N
             connection = StripeConnection(
                 site=site, backfill_days=backfill_days or settings.STRIPE_BACKFILL_DAYS
             )
-        elif connection.mode != mode:
-            # Another account mode: what we knew (cursor, cache) belongs to the old one.
+        elif connection.mode != mode or connection.account_id != account_id:
+            # Another account or mode: what we knew (cursor, cache) belongs to the old one.
             connection.events_cursor, connection.events_cursor_at = "", None
             connection.backfill_started_at = connection.backfill_reached_at = None
             connection.backfill_completed_at = None
@@ -30,6 +35,7 @@ def connect_stripe(site: Site, secret_key: str, *, backfill_days: int | None = N
         connection.secret_key = secret_key
         connection.key_hint = key_hint(secret_key)
         connection.mode = mode
+        connection.account_id = account_id
         connection.status = StripeConnection.Status.CONNECTED
         connection.last_error = ""
         if backfill_days:

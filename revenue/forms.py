@@ -1,5 +1,7 @@
 from django import forms
 
+from revenue.stripe_client import ACCOUNT_ID_RE
+
 
 class ConnectStripeForm(forms.Form):
     secret_key = forms.CharField(
@@ -11,6 +13,17 @@ class ConnectStripeForm(forms.Form):
     )
     backfill_days = forms.IntegerField(
         label="Import history (days)", min_value=1, max_value=3650, initial=90, required=False
+    )
+
+    account_id = forms.RegexField(
+        label="Connected account (platforms only)",
+        regex=ACCOUNT_ID_RE,
+        required=False,
+        strip=True,
+        widget=forms.TextInput(attrs={"placeholder": "acct_…", "autocomplete": "off"}),
+        error_messages={"invalid": "A connected account id looks like acct_1A2b3C…"},
+        help_text="Stripe Connect platforms: the connected account whose payments this site earns, "
+        "read with your platform key. Leave empty for your own account.",
     )
 
 

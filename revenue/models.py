@@ -48,6 +48,11 @@ class StripeConnection(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
     lock_token = models.CharField(max_length=32, blank=True)
+    account_id = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Connect: the connected account (acct_…) this key reads; every call carries it",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,6 +170,10 @@ class SyncRun(models.Model):
     refunds_seen = models.PositiveIntegerField(default=0)
     disputes_seen = models.PositiveIntegerField(default=0)
     attributed = models.PositiveIntegerField(default=0)
+    skipped_values = models.PositiveIntegerField(
+        default=0,
+        help_text="Metadata values ignored because they cannot be stored (NUL, lone surrogate, over-long)",
+    )
     error = models.TextField(blank=True)
 
     class Meta:
@@ -207,6 +216,7 @@ class Payment(models.Model):
         REFUNDED = "refunded", "Refunded"
         DISPUTED = "disputed", "Disputed"
         DISPUTE_LOST = "dispute_lost", "Dispute lost"
+        FAILED = "failed", "Failed after succeeding"
 
     class Source(models.TextChoices):
         PAYMENT_INTENT = "payment_intent", "PaymentIntent"
@@ -214,6 +224,7 @@ class Payment(models.Model):
         SUBSCRIPTION = "subscription", "Subscription"
         CHECKOUT_SESSION = "checkout_session", "Checkout Session"
         CUSTOMER = "customer", "Customer"
+        CHARGE = "charge", "Charge"
 
     class Unattributed(models.TextChoices):
         NO_VIEW_ID = "no_view_id", "No view id on any object"
@@ -232,7 +243,10 @@ class Payment(models.Model):
     settlement_amount = models.BigIntegerField()
     settlement_fee = models.BigIntegerField(default=0)
     settlement_currency = models.CharField(max_length=3)
-    refunded = models.BigIntegerField(default=0, help_text="Succeeded refunds + lost disputes, settlement")
+    refunded = models.BigIntegerField(
+        default=0,
+        help_text="Succeeded refunds + lost disputes (+ the whole amount of a failed debit), settlement",
+    )
     net = models.BigIntegerField(help_text="settlement_amount - refunded")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUCCEEDED)
     payment_intent = models.CharField(max_length=255, blank=True)
@@ -240,6 +254,9 @@ class Payment(models.Model):
     invoice = models.CharField(max_length=255, blank=True)
     subscription = models.CharField(max_length=255, blank=True)
     checkout_session = models.CharField(max_length=255, blank=True)
+    charge_view_id = models.CharField(
+        max_length=255, blank=True, help_text="humblytics_view_id on the Charge itself (the last resort)"
+    )
     view_id = models.CharField(max_length=255, blank=True)
     view_id_source = models.CharField(max_length=20, choices=Source.choices, blank=True)
     unattributed_reason = models.CharField(max_length=20, choices=Unattributed.choices, blank=True)
@@ -302,12 +319,21 @@ class Dispute(models.Model):
     def __str__(self) -> str:
         return self.stripe_id
 
+    # A lost dispute under appeal keeps its funds withdrawn until the appeal is won.
+    LOST_STATUSES = frozenset({"lost", "appeal_needs_response", "appeal_under_review"})
+    CLOSED_STATUSES = frozenset({"won", "lost", "warning_closed", "prevented"})
+
     def is_lost(self) -> bool:
-        return self.status == "lost"
+        return self.status in self.LOST_STATUSES
+
+    def is_closed(self) -> bool:
+        """Closed for good: nothing about it changes any more (an appealed loss is not closed)."""
+        return self.status in self.CLOSED_STATUSES
 
 
 class StripeObject(models.Model):
-    """What the sync learned about a PaymentIntent, Invoice, Subscription, Checkout Session or Customer.
+    """What the sync learned about a PaymentIntent, Invoice (and its InvoicePayments), Subscription,
+    Checkout Session or Customer.
 
     Only our own metadata key is kept, never the rest of the merchant's metadata. Subscription- and
     customer-level ids are reused for renewals and later payments without calling Stripe again.
@@ -319,6 +345,7 @@ class StripeObject(models.Model):
         SUBSCRIPTION = "subscription", "Subscription"
         CHECKOUT_SESSION = "checkout_session", "Checkout Session"
         CUSTOMER = "customer", "Customer"
+        INVOICE_PAYMENT = "invoice_payment", "InvoicePayment"
 
     connection = models.ForeignKey(StripeConnection, on_delete=models.CASCADE, related_name="cached_objects")
     stripe_id = models.CharField(max_length=255)
@@ -327,7 +354,15 @@ class StripeObject(models.Model):
     customer = models.CharField(max_length=255, blank=True)
     subscription = models.CharField(max_length=255, blank=True)
     payment_intent = models.CharField(max_length=255, blank=True)
+    charge = models.CharField(max_length=255, blank=True, help_text="InvoicePayment of type charge")
+    invoice = models.CharField(max_length=255, blank=True, help_text="The invoice an InvoicePayment pays")
+    client_reference_id = models.CharField(
+        max_length=255, blank=True, help_text="Checkout Session: a view id passed by a Payment Link"
+    )
     is_deleted = models.BooleanField(default=False)
+    needs_refresh = models.BooleanField(
+        default=False, help_text="Fetch again before use; until then the tag we saw still counts"
+    )
     fetched_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -339,6 +374,7 @@ class StripeObject(models.Model):
         indexes = [
             models.Index(fields=["connection", "type", "payment_intent"], name="stripeobject_conn_type_pi"),
             models.Index(fields=["connection", "type", "subscription"], name="stripeobject_conn_type_sub"),
+            models.Index(fields=["connection", "type", "charge"], name="stripeobject_conn_type_charge"),
         ]
 
     def __str__(self) -> str:

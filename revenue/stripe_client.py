@@ -93,10 +93,15 @@ def requests_per_second(secret_key: str) -> float:
     return settings.STRIPE_REQUESTS_PER_SECOND_TEST
 
 
+ACCOUNT_ID_RE = re.compile(r"^acct_[A-Za-z0-9]{1,64}$")
+
+
 @sensitive_variables("secret_key")
 def build_client(
-    secret_key: str, counter: CallCounter | None = None
+    secret_key: str, counter: CallCounter | None = None, *, account_id: str = ""
 ) -> tuple[stripe.StripeClient, CallCounter]:
+    """The client for one connection. With ``account_id`` (Connect), every request carries
+    ``Stripe-Account`` and reads that connected account with the platform's key."""
     counter = counter or CallCounter()
     http_client = ThrottledRequestsClient(
         timeout=settings.STRIPE_TIMEOUT_SECONDS,
@@ -109,6 +114,7 @@ def build_client(
         max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
         http_client=http_client,
         stripe_version=API_VERSION,
+        stripe_account=account_id or None,
     )
     return client, counter
 
@@ -138,14 +144,19 @@ KEY_FORMAT_RE = re.compile(r"^(sk|rk)_(live|test)_[A-Za-z0-9]{8,247}$")
 
 
 @sensitive_variables("secret_key")
-def check_key(secret_key: str) -> None:
-    """Call every endpoint the sync uses with ``limit=1``. Raises KeyProblem naming what is wrong."""
+def check_key(secret_key: str, account_id: str = "") -> None:
+    """Call every endpoint the sync uses with ``limit=1`` (as the connected account, if one is
+    named). Raises KeyProblem naming what is wrong."""
     if not KEY_FORMAT_RE.match(secret_key):
         raise KeyProblem(
             "This does not look like a Stripe secret or restricted key (it starts with sk_live_, sk_test_, "
             "rk_live_ or rk_test_)."
         )
-    client, _ = build_client(secret_key)
+    if account_id and not ACCOUNT_ID_RE.match(account_id):
+        raise KeyProblem(
+            "A connected account id looks like acct_1A2b3C… (leave it empty for your own account)."
+        )
+    client, _ = build_client(secret_key, account_id=account_id)
     missing: list[str] = []
     for path, permission in READ_ENDPOINTS:
         resource = client.v1
@@ -158,6 +169,11 @@ def check_key(secret_key: str) -> None:
                 "Stripe rejected this key. Check that you copied the whole key and that it is not revoked."
             ) from None
         except stripe.PermissionError as exc:
+            if "does not have access to account" in str(exc.user_message or exc):
+                raise KeyProblem(
+                    f"This key cannot read the account {account_id}: check that it is connected to your "
+                    "platform and that the key is your platform's."
+                ) from None
             named = _PERMISSION_RE.findall(str(exc.user_message or exc))
             missing.extend(named or [permission])
         except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError):

@@ -30,7 +30,10 @@ def revenue_settings(request, site_id: str):
     if request.method == "POST" and form.is_valid():
         try:
             connection = connect_stripe(
-                site, form.cleaned_data["secret_key"], backfill_days=form.cleaned_data.get("backfill_days")
+                site,
+                form.cleaned_data["secret_key"],
+                backfill_days=form.cleaned_data.get("backfill_days"),
+                account_id=form.cleaned_data.get("account_id") or "",
             )
         except KeyProblem as problem:
             form.add_error("secret_key", str(problem))

@@ -39,6 +39,8 @@ def attribute_payments(syncer: Syncer) -> None:
     )
     objects.preload(payments)
     _prefetch_for(syncer, payments)
+    # Payment Links: a session's client_reference_id counts only when it names a view we saw.
+    objects.known_references = set(attribution.views_by_id(connection.site_id, objects.client_references()))
     found = {payment.pk: attribution.resolve(payment, objects) for payment in payments}
     views = attribution.views_by_id(connection.site_id, {f.view_id for f in found.values() if f})
     changed = [payment for payment in payments if attribution.apply(payment, found[payment.pk], views)]
@@ -64,7 +66,7 @@ def _prefetch_for(syncer: Syncer, payments: list[Payment]) -> None:
         attribution.link(payment, dry)
         if dry.view_id(payment.payment_intent, pi_type) or dry.view_id(payment.invoice, invoice_type):
             continue
-        if payment.subscription and dry.get(payment.subscription, subscription_type) is None:
+        if payment.subscription and _missing(dry, payment.subscription, subscription_type):
             subscriptions.add(payment.subscription)
         waiting.append(payment)
     _prefetch(syncer, "/v1/subscriptions", subscription_type, subscriptions, {"status": "all"})
@@ -75,9 +77,14 @@ def _prefetch_for(syncer: Syncer, payments: list[Payment]) -> None:
         if payment.customer
         and not dry.view_id(payment.subscription, subscription_type)
         and not dry.view_id(payment.checkout_session, StripeObject.Type.CHECKOUT_SESSION)
-        and dry.get(payment.customer, customer_type) is None
+        and _missing(dry, payment.customer, customer_type)
     }
     _prefetch(syncer, "/v1/customers", customer_type, customers, {})
+
+
+def _missing(dry: attribution.ObjectSource, stripe_id: str, object_type: str) -> bool:
+    row = dry.get(stripe_id, object_type)
+    return row is None or row.needs_refresh
 
 
 def _prefetch(syncer: Syncer, path: str, object_type: str, wanted: set[str], params: dict) -> None:

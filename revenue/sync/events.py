@@ -14,23 +14,25 @@ import stripe
 
 from revenue.models import Payment, StripeObject
 from revenue.sync.attribute import attribute_payments
-from revenue.sync.cache import LINK_MARGIN
 from revenue.sync.reader import PAGE_SIZE, created_since, id_of, ts
 from revenue.sync.syncer import Syncer
 
 EVENTS_KEPT = dt.timedelta(days=29)  # Stripe keeps 30; leave a margin for clock skew.
 MAX_EVENTS_PER_RUN = 20_000
 
+# Stripe takes at most 20 types. refund.updated covers charge.refund.updated, and
+# charge.dispute.created covers funds_withdrawn (both arrive together).
 EVENT_TYPES = [
     "charge.succeeded",
     "charge.captured",
+    "charge.updated",
+    "charge.failed",
     "charge.refunded",
-    "charge.refund.updated",
     "refund.created",
     "refund.updated",
     "charge.dispute.created",
+    "charge.dispute.updated",
     "charge.dispute.closed",
-    "charge.dispute.funds_withdrawn",
     "charge.dispute.funds_reinstated",
     "payment_intent.succeeded",
     "invoice.paid",
@@ -40,6 +42,7 @@ EVENT_TYPES = [
     "customer.subscription.created",
     "customer.subscription.updated",
     "customer.updated",
+    "customer.deleted",
 ]
 
 
@@ -106,7 +109,7 @@ def changes_in(events: list[dict]) -> Changes:
         )
         if not object_id:
             continue
-        if kind in ("charge.succeeded", "charge.captured"):
+        if kind in ("charge.succeeded", "charge.captured", "charge.updated", "charge.failed"):
             changes.charges[object_id] = created
         elif kind in ("refund.created", "refund.updated", "charge.refund.updated"):
             changes.refunds[object_id] = created
@@ -124,7 +127,7 @@ def changes_in(events: list[dict]) -> Changes:
             changes.sessions[object_id] = created
         elif kind.startswith("customer.subscription."):
             changes.subscriptions.add(object_id)
-        elif kind == "customer.updated":
+        elif kind in ("customer.updated", "customer.deleted"):
             changes.customers.add(object_id)
         elif kind == "payment_intent.succeeded":
             changes.payment_intents.add(object_id)
@@ -134,9 +137,9 @@ def changes_in(events: list[dict]) -> Changes:
 def apply_events(syncer: Syncer, events: list[dict]) -> None:
     changes = changes_in(events)
     cache, writer, site = syncer.cache, syncer.writer, syncer.connection.site
-    # Batch: list what was created since the oldest change instead of fetching one by one.
-    if changes.invoices:
-        cache.load_invoices(ts(min(changes.invoices.values())) - LINK_MARGIN)
+    # Invoices by id (a recent batch by one listing): a net-30 invoice paid today is not re-listed
+    # with everything created since.
+    _fetch_changed(syncer, "/v1/invoices", changes.invoices, ["payments"], _store_invoice(cache))
     if changes.sessions:
         cache.load_checkout_sessions(ts(min(changes.sessions.values())) - dt.timedelta(minutes=5))
     _fetch_changed(
@@ -162,6 +165,10 @@ def apply_events(syncer: Syncer, events: list[dict]) -> None:
     for pi_id in sorted(changes.payment_intents):
         if not StripeObject.objects.filter(connection=syncer.connection, stripe_id=pi_id).exists():
             cache.refresh(pi_id, StripeObject.Type.PAYMENT_INTENT)
+
+
+def _store_invoice(cache) -> Callable[[dict], object]:
+    return lambda invoice: cache.store_invoices([invoice])
 
 
 def _fetch_changed(

@@ -61,7 +61,7 @@ def sync_connection(
     counter = CallCounter()
     try:
         secret_key = StripeConnection.objects.values_list("secret_key", flat=True).get(pk=connection_id)
-        client, counter = build_client(secret_key, counter)
+        client, counter = build_client(secret_key, counter, account_id=connection.account_id)
         _run(Syncer.start(connection, client, run, now, token), kind)
     except Exception as exc:
         status, message = _failure(exc, connection_id)

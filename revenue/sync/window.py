@@ -8,8 +8,8 @@ the charge they explain.
 
 import datetime as dt
 
-from revenue.sync.cache import LINK_MARGIN
-from revenue.sync.events import newest_event, process_events
+from revenue.sync.cache import INVOICE_LOOKBACK, LINK_MARGIN
+from revenue.sync.events import EVENTS_KEPT, newest_event, process_events
 from revenue.sync.reader import created_since, ts
 from revenue.sync.syncer import Syncer
 
@@ -26,7 +26,7 @@ def import_window(syncer: Syncer, since: dt.datetime, *, track_backfill: bool = 
             reached = min(ts(charge["created"]) for charge in charges)
             if connection.backfill_reached_at is None or reached < connection.backfill_reached_at:
                 connection.record_backfill_progress(reached)
-    syncer.cache.load_invoices(since - LINK_MARGIN)
+    syncer.cache.load_invoices(since - INVOICE_LOOKBACK)
     syncer.cache.load_checkout_sessions(since - LINK_MARGIN)
     for refund in stripe.objects(
         "/v1/refunds", {**created_since(since), "expand": ["data.balance_transaction"]}
@@ -39,7 +39,9 @@ def import_window(syncer: Syncer, since: dt.datetime, *, track_backfill: bool = 
 def backfill(syncer: Syncer) -> None:
     """The first import: ``backfill_days`` before the first attempt started, then the events since."""
     connection, now = syncer.connection, syncer.now
-    if connection.backfill_started_at is None:
+    # An attempt resumed after Stripe dropped its cursor's events (30 days) starts over.
+    stale = connection.events_cursor_at is not None and connection.events_cursor_at < now - EVENTS_KEPT
+    if connection.backfill_started_at is None or stale:
         # The cursor is taken once, before the first attempt lists anything, and kept through
         # restarts: the first incremental run then replays every change made since (say a tag
         # added to a subscription the interrupted attempt had already cached).

@@ -3,6 +3,10 @@
 Every write is an upsert keyed by Stripe ids, so a page can be written twice (a repeated or
 overlapping run) without doubling anything. A payment's refunded, net and status are always
 recomputed from its stored refund and dispute rows, never adjusted by difference.
+
+A debit (ACH, SEPA, BACS, BECS) can fail days after it succeeded: Stripe then marks the charge
+``failed`` and reverses it with a ``failure_balance_transaction``. Such a payment stays, with status
+failed and the whole amount reversed (net 0).
 """
 
 import datetime as dt
@@ -10,6 +14,7 @@ import datetime as dt
 from django.db import transaction
 from django.db.models import Sum
 
+from revenue import attribution
 from revenue.models import Dispute, Payment, Refund, StripeConnection, StripeObject, SyncRun
 from revenue.sync.cache import ObjectCache
 from revenue.sync.reader import id_of, ts
@@ -27,12 +32,19 @@ PAYMENT_FIELDS = (
     "settlement_currency",
     "payment_intent",
     "customer",
+    "charge_view_id",
     "refunded",
     "net",
     "status",
     "updated_at",
 )
-CLOSED_DISPUTE = ("won", "lost", "warning_closed", "prevented")
+
+
+def is_payment(charge: dict) -> bool:
+    """Succeeded and captured, or a debit that succeeded and then failed (Stripe reversed it)."""
+    if charge.get("status") == "succeeded":
+        return bool(charge.get("captured"))
+    return charge.get("status") == "failed" and bool(charge.get("failure_balance_transaction"))
 
 
 def charge_fields(connection: StripeConnection, charge: dict) -> dict:
@@ -60,12 +72,16 @@ def charge_fields(connection: StripeConnection, charge: dict) -> dict:
         "settlement_currency": (settlement_currency or currency).lower(),
         "payment_intent": id_of(charge.get("payment_intent")),
         "customer": id_of(charge.get("customer")),
+        "charge_view_id": attribution.clean_view_id(charge.get("metadata")),
     }
 
 
 def settle(payment: Payment) -> None:
     """Recompute refunded, net and status from the refund and dispute rows."""
     if payment.pk is None:
+        return
+    if payment.status == Payment.Status.FAILED:
+        _failed(payment)
         return
     refunds = (
         Refund.objects.filter(payment=payment, status="succeeded").aggregate(s=Sum("settlement_amount"))["s"]
@@ -75,7 +91,7 @@ def settle(payment: Payment) -> None:
     lost = sum(d.settlement_amount for d in disputes if d.is_lost())
     payment.refunded = min(payment.settlement_amount, refunds + lost)
     payment.net = payment.settlement_amount - payment.refunded
-    open_dispute = any(d.status not in CLOSED_DISPUTE for d in disputes)
+    open_dispute = any(not d.is_closed() for d in disputes)
     if lost:
         payment.status = Payment.Status.DISPUTE_LOST
     elif open_dispute:
@@ -86,6 +102,10 @@ def settle(payment: Payment) -> None:
         payment.status = Payment.Status.PARTIALLY_REFUNDED
     else:
         payment.status = Payment.Status.SUCCEEDED
+
+
+def _failed(payment: Payment) -> None:
+    payment.refunded, payment.net, payment.status = payment.settlement_amount, 0, Payment.Status.FAILED
 
 
 def _unsettled(payment: Payment) -> None:
@@ -112,7 +132,9 @@ class Writer:
 
     def upsert_charges(self, charges: list[dict]) -> list[Payment]:
         """Upsert a page of charges in a few queries (keyed by charge id, so repeating is harmless)."""
-        charges = [c for c in charges if c.get("status") == "succeeded" and c.get("captured")]
+        charges = [c for c in charges if is_payment(c)]
+        for charge in charges:
+            self.cache.check_metadata(charge)
         if not charges:
             return []
         intents = [c["payment_intent"] for c in charges if isinstance(c.get("payment_intent"), dict)]
@@ -155,14 +177,20 @@ class Writer:
             payment = existing.get(charge["id"])
             if payment is None:
                 payment = Payment(site=site, stripe_id=charge["id"], **fields)
-                _unsettled(payment)
+                if charge.get("status") == "failed":
+                    _failed(payment)
+                else:
+                    _unsettled(payment)
                 new.append(payment)
                 existing[charge["id"]] = payment
                 continue
             for key, value in fields.items():
                 setattr(payment, key, value)
             payment.updated_at = self.now
-            if payment.pk in settled_elsewhere:
+            if charge.get("status") == "failed":
+                _failed(payment)
+            elif payment.pk in settled_elsewhere:
+                payment.status = Payment.Status.SUCCEEDED  # settle() derives it again from the rows
                 settle(payment)
             else:
                 _unsettled(payment)
