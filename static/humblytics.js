@@ -6,6 +6,8 @@
  *   data-site="SITE_ID"   site id (instead of ?id= in src)
  *   data-api="URL"        event endpoint (default: /api/event on the script's origin)
  *   data-allow-local      also send from localhost, file: pages and automated browsers
+ *   data-payment-link-domains="pay.example.com"  custom domains of your Stripe Payment Links
+ *                         (buy.stripe.com is always covered)
  *
  * window.Humblytics.viewId  id of the current page view (22 URL-safe random chars). Send it with
  *                           your checkout request and store it as `humblytics_view_id` metadata
@@ -14,6 +16,8 @@
  * window.Humblytics.track(name, props)  reserved for custom events: only queued in
  *                           window.Humblytics.q for now, nothing is sent.
  * "humblytics:view" event on window, detail.viewId, fired at each new page view.
+ * Stripe Payment Links: a click on a link to one gets client_reference_id=<viewId> added to its
+ * query (other parameters kept; a client_reference_id of your own is left alone).
  *
  * No cookies, nothing stored about the visitor. To exclude your own visits set
  * localStorage.humblytics_ignore = "true" (or window.humblytics_ignore = true on the page).
@@ -143,6 +147,21 @@
   // </split-tests>
 
   view(d.referrer);
+
+  // Payment Links carry the view id as client_reference_id; view ids fit Stripe's rule for it
+  // (letters, digits, - and _, at most 200). One the page set itself is left alone.
+  var links = ["buy.stripe.com"].concat((attr("data-payment-link-domains") || "").split(/[\s,]+/));
+  var tag = (e) => {
+    try {
+      var a = e.target.closest("a[href]"), u = new URL(a.href), r = u.searchParams.get("client_reference_id");
+      if (links.indexOf(u.hostname) < 0 || (r && r !== a.getAttribute("data-hmbl-ref"))) return;
+      u.searchParams.set("client_reference_id", H.viewId);
+      a.setAttribute("data-hmbl-ref", H.viewId);
+      a.href = u.href;
+    } catch (x) {}
+  };
+  d.addEventListener("click", tag, true);
+  d.addEventListener("auxclick", tag, true);
 
   // Single-page apps: a new path or query is a new view; hash-only changes are not.
   var nav = () => {
