@@ -1,8 +1,11 @@
 """Benchmark: Stripe API calls per 1,000 imported payments, against the fake Stripe server.
 
-Seeds a realistic mix (one-off payments tagged on the PaymentIntent, hosted Checkout, invoices,
-subscriptions with renewals, customer-level tags, untagged payments, refunds, a dispute), runs the
-real sync at the live request-rate ceiling, and prints calls per 1,000 payments and wall time.
+Seeds a realistic mix (one-off payments tagged on the PaymentIntent, hosted Checkout and Payment
+Links, invoices (some paid in several parts, some by a bare charge, some 40 days after they were
+created), subscriptions with renewals, customer-level tags, Charges-API charges tagged on the Charge,
+untagged payments, refunds, debits that fail after succeeding, disputes lost, won and appealed), runs
+the real sync at the live request-rate ceiling, and prints calls per 1,000 payments and wall time for
+the first import, then the calls of an incremental sync with nothing new (targets: < 30 per 1,000, < 3).
 
     .venv/bin/python bench/stripe_sync.py [--payments 10000] [--database-url URL]
 """
@@ -73,9 +76,22 @@ def seed(fake, payments: int, rng: random.Random, now: int) -> int:
         elif roll < 0.45:
             fake.create_checkout_payment(4900, "usd", session_metadata=tag, created=created)
             made += 1
-        elif roll < 0.55:
+        elif roll < 0.5:
             customer = fake.create_customer(created=created)["customer"]
             fake.create_invoice_payment(customer, 9900, "usd", invoice_metadata=tag, created=created)
+            made += 1
+        elif roll < 0.53:
+            # Net-30 and dunning: paid in two or three parts (one maybe by a bare charge), weeks later.
+            customer = fake.create_customer(created=created - 40 * 86400)["customer"]
+            invoice = fake.create_invoice(
+                customer, 30_000, "usd", invoice_metadata=tag, created=created - 40 * 86400
+            )["invoice"]
+            fake.pay_invoice(invoice, amount=10_000, created=created)
+            fake.pay_invoice(invoice, amount=10_000, with_charge=rng.random() < 0.5, created=created + 60)
+            fake.pay_invoice(invoice, created=created + 120)
+            made += 3
+        elif roll < 0.55:
+            fake.create_charge(2900, "usd", metadata=tag, created=created)
             made += 1
         elif roll < 0.65:
             customer = fake.create_customer(metadata=tag, created=created)["customer"]
@@ -84,6 +100,31 @@ def seed(fake, payments: int, rng: random.Random, now: int) -> int:
         elif roll < 0.7:
             fake.create_payment(2900, "eur", settlement_currency="usd", exchange_rate=1.08, created=created)
             made += 1
+        elif roll < 0.72:
+            fake.create_checkout_payment(
+                4900,
+                "usd",
+                client_reference_id=tag["humblytics_view_id"],
+                payment_link="plink_bench",
+                created=created,
+            )
+            made += 1
+        elif roll < 0.73:
+            ids = fake.create_payment(5000, "usd", metadata=tag, created=created)
+            made += 1
+            if created + 4 * 86400 < now:
+                fake.fail_payment(ids["charge"], created=created + 4 * 86400)
+        elif roll < 0.74:
+            ids = fake.create_payment(5000, "usd", metadata=tag, created=created)
+            made += 1
+            dispute_ = fake.dispute(ids["charge"], created=created + 86400)["dispute"]
+            outcome = rng.choice(["open", "won", "lost", "appeal"])
+            if outcome != "open":
+                fake.close_dispute(
+                    dispute_, "won" if outcome == "won" else "lost", created=created + 2 * 86400
+                )
+            if outcome == "appeal":
+                fake.appeal_dispute(dispute_, created=created + 3 * 86400)
         else:
             ids = fake.create_payment(
                 2900, "usd", metadata=tag if rng.random() < 0.85 else None, created=created
@@ -156,6 +197,9 @@ def main() -> None:
         run = sync_connection(connection_row.pk)
         elapsed = time.perf_counter() - started
         stats = control.stats()
+        control.call("reset_stats")
+        noop = sync_connection(connection_row.pk)
+        noop_calls = control.stats()["requests"]
     finally:
         server_process.terminate()
         server_process.join(timeout=10)
@@ -167,6 +211,10 @@ def main() -> None:
     print(f"  API calls: {stats['requests']} ({run.api_calls} counted by the client), pages {run.pages}")
     print(f"  calls per 1,000 payments: {per_1000:.1f}   (target < 30; floor ≈ 10)")
     print(f"  wall time: {elapsed:.1f} s at ≤ {args.rate} requests/s   (target < 60 s)")
+    print(
+        f"  incremental sync with nothing new: {noop_calls} API calls ({noop.kind}, {noop.status})"
+        "   (target < 3)"
+    )
     by_kind: dict[str, int] = {}
     for path, count in stats["by_path"].items():
         parts = path.split("/")
@@ -181,6 +229,8 @@ def main() -> None:
         "calls_per_1000_target": 30,
         "seconds": round(elapsed, 1),
         "seconds_target": 60,
+        "incremental_noop_calls": noop_calls,
+        "incremental_noop_calls_target": 3,
         "requests_per_second_ceiling": args.rate,
         "database": connection.vendor,
     }
