@@ -7,6 +7,7 @@ from django.views.decorators.http import require_http_methods
 
 from humblytics.reports import widgets
 from humblytics.reports.query import ORDERS, dashboard_notice, parse_query_or_default
+from revenue.shared_accounts import shared_account_warning
 from tracking import drops, snippet
 from tracking.access import get_site_for_user
 
@@ -26,6 +27,9 @@ def dashboard(request, site_id: str):
     if sort not in ORDERS:
         notices.append("Tables sort by visitors or revenue: sorting by visitors.")
         sort = "visitors"
+    shared = shared_account_warning(site, request.user)
+    if shared:
+        notices.append(shared)
     has_views = widgets.has_views(site)
     return render(
         request,

@@ -1,6 +1,7 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,28 @@ from humblytics.demo import DEMO_PASSWORD, DEMO_STRIPE_KEY, DEMO_USERNAME
 
 # How long each child gets to stop after SIGTERM before its whole process group is killed.
 STOP_TIMEOUT_SECONDS = 10
+# How long the web server gets to accept connections before the run is called a failure.
+START_TIMEOUT_SECONDS = 60
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the web server could not listen on host:port (already taken, or not an address here)."""
+    try:
+        with socket.create_server((host, port)):
+            return None
+    except OSError as exc:
+        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            return (
+                f"Port {port} on {host} is already in use (another `make run`?). Stop that program, or "
+                f"choose another port: make run PORT={port + 1}"
+            )
+        return f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Try make run HOST=127.0.0.1"
+
+
+def is_listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
 
 
 class Command(BaseCommand):
@@ -35,6 +58,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, _interrupt)
         failed = None
+        problem = port_problem(host, port)
+        if problem:
+            raise CommandError(problem)
         try:
             url = self._start_fake_stripe(stripe_port)
             # Same-process sync (the demo) reads settings; the children read the environment.
@@ -43,6 +69,7 @@ class Command(BaseCommand):
             if not no_demo:
                 call_command("demo", days=demo_days, scale=demo_scale, stripe_url=url, stdout=self.stdout)
             self._start_servers(host, port)
+            self._wait_until_listening(host, port)
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Humblytics is running at http://{host}:{port}/  "
@@ -65,6 +92,21 @@ class Command(BaseCommand):
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"])
         self._start("worker", [python, manage, "qcluster"])
+
+    def _wait_until_listening(self, host: str, port: int) -> None:
+        """Success is printed only once the web server answers (it may lose a race for the port)."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not is_listening(host, port):
+            web = self.processes["web"]
+            if web.poll() is not None:
+                raise CommandError(
+                    port_problem(host, port) or f"The web server exited with {web.returncode}."
+                )
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"The web server did not answer on {host}:{port} in {START_TIMEOUT_SECONDS} s."
+                )
+            time.sleep(0.2)
 
     def _start(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
         # Each child leads its own process group: a child that will not stop is killed with
