@@ -1,5 +1,6 @@
 from django import forms
 
+from revenue.key_format import explain_key_shape
 from revenue.stripe_client import ACCOUNT_ID_RE
 
 
@@ -25,6 +26,14 @@ class ConnectStripeForm(forms.Form):
         help_text="Stripe Connect platforms: the connected account whose payments this site earns, "
         "read with your platform key. Leave empty for your own account.",
     )
+
+    def clean_secret_key(self) -> str:
+        # Said before any call to Stripe, in words that tell what to copy instead.
+        key = self.cleaned_data["secret_key"]
+        problem = explain_key_shape(key)
+        if problem:
+            raise forms.ValidationError(problem, code="key_shape")
+        return key
 
 
 class DisconnectStripeForm(forms.Form):

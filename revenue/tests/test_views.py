@@ -78,7 +78,7 @@ def test_a_restricted_key_missing_permissions_names_them(client_as_owner, site, 
 
 def test_a_key_of_the_wrong_shape_is_refused_before_calling_stripe(client_as_owner, site, fake_stripe):
     response = client_as_owner.post(URL.format(site.public_id), {"secret_key": "pk_live_publishable"})
-    assert "does not look like a Stripe secret or restricted key" in response.content.decode()
+    assert "That is a publishable key" in response.content.decode()
     assert fake_stripe.stats()["requests"] == 0
 
 
@@ -208,3 +208,28 @@ def test_viewers_see_but_cannot_change(client, site, other_user, connection):
 @pytest.mark.parametrize("suffix", ["sync/", "disconnect/"])
 def test_actions_reject_get(client_as_owner, site, suffix):
     assert client_as_owner.get(URL.format(site.public_id) + suffix).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("sk_test_bad", "too short to be complete: after sk_test_"),
+        ("rk_live_abc.def-ghijklmnop", "characters Stripe keys never contain"),
+        ("pk_test_" + "a" * 30, "That is a publishable key"),
+        ("whsec_" + "a" * 30, "webhook signing secret"),
+        ("hello", "start with sk_live_, sk_test_, rk_live_ or rk_test_"),
+    ],
+)
+def test_a_malformed_key_is_told_what_is_wrong_with_it(client_as_owner, site, key, says):
+    response = client_as_owner.post(URL.format(site.public_id), {"secret_key": key})
+    assert response.status_code == 200
+    assert says in response.content.decode()
+    assert not StripeConnection.objects.exists()
+
+
+def test_on_a_connected_site_the_key_error_is_at_the_top(client_as_owner, site, connection):
+    body = client_as_owner.post(URL.format(site.public_id), {"secret_key": "sk_test_bad"}).content.decode()
+    error_at = body.index('id="key-error"')
+    assert "The key was not saved." in body[error_at:]
+    assert error_at < body.index("<h2>Revenue</h2>") < body.index('id="connect"')
+    assert 'href="#id_secret_key"' in body
