@@ -77,3 +77,19 @@ def test_payments_pages_are_private(client, other_user, site, path):
     client.force_login(other_user)
     assert client.get(f"/sites/{site.public_id}/{path}").status_code == 404
     assert client.post(f"/sites/{site.public_id}/{path}").status_code in (404, 405)
+
+
+def test_net_revenue_is_labelled_in_the_settlement_currency_beside_what_was_charged(
+    client_as_owner, site, payments
+):
+    body = client_as_owner.get(f"/sites/{site.public_id}/payments/").content.decode()
+    assert "Charged</th>" in body and "Net revenue</th>" in body
+    # ¥5,000 charged, settled as $33.50 in the account's USD balance: both said, each with its currency.
+    assert '¥5,000<br><small class="muted">settled as $33.50</small>' in body
+    assert '$33.50 <small class="muted">USD</small>' in body
+
+
+def test_a_refund_is_shown_as_what_the_net_is_after(client_as_owner, site):
+    make_payment(site, 3, amount=5000, settlement_amount=5000, refunded=1500, net=3500)
+    body = client_as_owner.get(f"/sites/{site.public_id}/payments/").content.decode()
+    assert "$35.00" in body and "after \u2212$15.00 refunded" in body
