@@ -32,7 +32,7 @@ from tracking import rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, Site, View
 
-PERIODS = ("today", "7d", "30d", "90d", "12mo", "custom")
+PERIODS = ("today", "yesterday", "7d", "30d", "month", "lastmonth", "90d", "12mo", "custom")
 GRANULARITIES = ("hour", "day", "week", "month")
 ORDERS = ("visitors", "revenue")
 MAX_DAYS = 1096
@@ -217,6 +217,9 @@ def parse_filters(raw_filters: Iterable[str]) -> tuple[tuple[str, str], ...]:
             )
         if len(value) > MAX_FILTER_VALUE_LENGTH:
             raise QueryError("filter", f"filter values are at most {MAX_FILTER_VALUE_LENGTH} characters")
+        if "\x00" in value:
+            # No stored value holds one, and PostgreSQL refuses it in a query (a 500).
+            raise QueryError("filter", "filter values cannot contain a NUL character (%00)")
         if (dimension, value) not in filters:
             filters.append((dimension, value))
     if len(filters) > MAX_FILTERS:
@@ -227,6 +230,13 @@ def parse_filters(raw_filters: Iterable[str]) -> tuple[tuple[str, str], ...]:
 def _preset_range(period: str, today: dt.date) -> tuple[dt.date, dt.date]:
     if period == "today":
         return today, today
+    if period == "yesterday":
+        return today - dt.timedelta(days=1), today - dt.timedelta(days=1)
+    if period == "month":
+        return today.replace(day=1), today
+    if period == "lastmonth":
+        last_day = today.replace(day=1) - dt.timedelta(days=1)
+        return last_day.replace(day=1), last_day
     if period in ("7d", "30d", "90d"):
         return today - dt.timedelta(days=int(period[:-1]) - 1), today
     # 12mo: the current month so far and the eleven before it, so monthly buckets are whole months.
@@ -244,7 +254,8 @@ def parse_query(
     """Build a Query from the dashboard's or the API's parameters. Raises QueryError.
 
     API form: ``start``/``end`` (ISO dates, inclusive; a missing ``end`` is today, a missing ``start``
-    is 29 days before ``end``). Dashboard form: ``period`` (today, 7d, 30d, 90d, 12mo, custom with
+    is 29 days before ``end``). Dashboard form: ``period`` (today, yesterday, 7d, 30d, month (this month
+    so far), lastmonth, 90d, 12mo, custom with
     ``from``/``to``). ``start``/``end`` win over ``period``. Both take ``timezone`` (IANA name, default
     the site's) and repeated ``filter=dimension:value``. ``today`` defaults to the current date in that
     time zone.

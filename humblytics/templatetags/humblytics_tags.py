@@ -106,8 +106,11 @@ def dashboard_url(context, **changes) -> str:
 def dashboard_periods() -> list[tuple[str, str]]:
     return [
         ("today", "Today"),
+        ("yesterday", "Yesterday"),
         ("7d", "7 days"),
         ("30d", "30 days"),
+        ("month", "This month"),
+        ("lastmonth", "Last month"),
         ("90d", "90 days"),
         ("12mo", "12 months"),
     ]

@@ -260,11 +260,21 @@ def test_the_timezone_parameter_overrides_the_sites(site):
         ("30d", "2025-02-06", "2025-03-07"),  # 29 days back
         ("90d", "2024-12-08", "2025-03-07"),  # 89 days back
         ("12mo", "2024-04-01", "2025-03-07"),  # this month and the eleven before
+        ("yesterday", "2025-03-06", "2025-03-06"),
+        ("month", "2025-03-01", "2025-03-07"),  # this month so far
+        ("lastmonth", "2025-02-01", "2025-02-28"),
     ],
 )
 def test_it_turns_periods_into_dates_ending_today(site, period, start, end):
     q = rq.parse_query(site, {"period": period}, today=dt.date(2025, 3, 7))
     assert (q.start.isoformat(), q.end.isoformat(), q.period) == (start, end, period)
+
+
+def test_last_month_crosses_a_year_and_this_month_on_the_first_is_one_day(site):
+    q = rq.parse_query(site, {"period": "lastmonth"}, today=dt.date(2025, 1, 1))
+    assert (q.start, q.end) == (dt.date(2024, 12, 1), dt.date(2024, 12, 31))
+    q = rq.parse_query(site, {"period": "month"}, today=dt.date(2025, 1, 1))
+    assert (q.start, q.end) == (dt.date(2025, 1, 1), dt.date(2025, 1, 1))
 
 
 def test_it_defaults_to_the_last_30_days_and_custom_takes_from_and_to(site):
@@ -306,7 +316,7 @@ def test_it_reads_repeated_filters_from_a_querydict(site):
         ),
         ({"start": "2025-03-01", "timezone": "Mars/Olympus"}, "timezone", "unknown time zone 'Mars/Olympus'"),
         ({"start": "2025-03-01", "timezone": "../etc/passwd"}, "timezone", "unknown time zone"),
-        ({"period": "yesterday"}, "period", "unknown period 'yesterday'"),
+        ({"period": "lastweek"}, "period", "unknown period 'lastweek'"),
         ({"period": "custom", "to": "2025-03-01"}, "from", "from is required for a custom period"),
         ({"period": "custom", "from": "2025-03-01"}, "to", "to is required for a custom period"),
         ({"filter": "planet:Mars"}, "filter", "unknown filter dimension 'planet'"),
