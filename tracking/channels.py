@@ -1,7 +1,8 @@
-"""Acquisition channel of a visit, from its referrer source and its landing URL's UTM tags and ad
-click ids (GA4's default channel rules, simplified).
+"""Acquisition channel of a visit, from its referrer and its landing URL's UTM tags and ad click ids,
+following GA4's default channel group (the README lists the rules), plus an AI Assistants channel.
 
-Pure functions over plain strings; query strings are parsed with a length cap.
+Pure functions over plain strings; query strings are parsed with a length cap. Source categories
+(search, social, video, shopping, email, AI) come from ``tracking.referrers``' maintained data.
 """
 
 from __future__ import annotations
@@ -9,61 +10,55 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
-from tracking.referrers import bare_host, source_name_for_host
+from tracking import referrers
 
 DIRECT = "Direct"
-ORGANIC_SEARCH = "Organic Search"
+CROSS_NETWORK = "Cross-network"
+PAID_SHOPPING = "Paid Shopping"
 PAID_SEARCH = "Paid Search"
-ORGANIC_SOCIAL = "Organic Social"
 PAID_SOCIAL = "Paid Social"
-EMAIL = "Email"
+PAID_VIDEO = "Paid Video"
+DISPLAY = "Display"
+PAID_OTHER = "Paid Other"
+AI_ASSISTANTS = "AI Assistants"
+ORGANIC_SHOPPING = "Organic Shopping"
+ORGANIC_SOCIAL = "Organic Social"
+ORGANIC_VIDEO = "Organic Video"
+ORGANIC_SEARCH = "Organic Search"
 REFERRAL = "Referral"
-CHANNELS = (DIRECT, ORGANIC_SEARCH, PAID_SEARCH, ORGANIC_SOCIAL, PAID_SOCIAL, EMAIL, REFERRAL)
-
-SEARCH_SOURCES = frozenset(
-    {
-        "Google",
-        "Bing",
-        "DuckDuckGo",
-        "Yahoo",
-        "Yandex",
-        "Baidu",
-        "Ecosia",
-        "Brave Search",
-        "Qwant",
-        "Startpage",
-        "Kagi",
-        "Naver",
-        "Seznam",
-    }
+EMAIL = "Email"
+AFFILIATES = "Affiliates"
+AUDIO = "Audio"
+SMS = "SMS"
+MOBILE_PUSH = "Mobile Push Notifications"
+UNASSIGNED = "Unassigned"
+CHANNELS = (
+    DIRECT,
+    ORGANIC_SEARCH,
+    PAID_SEARCH,
+    ORGANIC_SOCIAL,
+    PAID_SOCIAL,
+    EMAIL,
+    AI_ASSISTANTS,
+    AFFILIATES,
+    REFERRAL,
+    DISPLAY,
+    ORGANIC_VIDEO,
+    PAID_VIDEO,
+    CROSS_NETWORK,
+    ORGANIC_SHOPPING,
+    PAID_SHOPPING,
+    PAID_OTHER,
+    AUDIO,
+    SMS,
+    MOBILE_PUSH,
+    UNASSIGNED,
 )
-# Publishing and developer sites (GitHub, Stack Overflow, Medium, Substack) are named but stay
-# Referral: a link there is a reference, not a social share.
-SOCIAL_SOURCES = frozenset(
-    {
-        "Twitter",
-        "Facebook",
-        "Instagram",
-        "LinkedIn",
-        "Reddit",
-        "Hacker News",
-        "YouTube",
-        "Pinterest",
-        "TikTok",
-        "Threads",
-        "Bluesky",
-        "Product Hunt",
-        "Telegram",
-        "Discord",
-        "Slack",
-    }
-)
-EMAIL_SOURCES = frozenset({"Gmail", "Outlook", "Yahoo Mail", "Proton Mail", "AOL Mail", "Fastmail"})
-# AI assistants are Referral: the visitor followed a cited link, neither a search result nor a share.
-AI_SOURCES = frozenset({"ChatGPT", "Perplexity", "Claude", "Gemini", "Copilot"})
-
+# Channels only an ad click id can give when no paid utm_medium says so (click ids are not stored).
+CLICK_ID_CHANNELS = frozenset({PAID_SEARCH, PAID_SOCIAL, DISPLAY})
 
 UTM_MAX_LENGTH = 200
 # Query strings are parsed up to this length; trackers' parameters come first in practice.
@@ -91,10 +86,24 @@ _UTM_KEYS = {
 # Used for the source only when utm_source is absent ("?ref=producthunt").
 _SOURCE_FALLBACK_KEYS = ("ref", "source")
 
-# Ad-network click ids added by auto-tagging. Only the search ones make a visit paid: fbclid is
-# appended to every outbound link on Facebook, ads or not.
-PAID_SEARCH_CLICK_IDS = frozenset({"gclid", "gbraid", "wbraid", "dclid", "msclkid"})
-CLICK_IDS = PAID_SEARCH_CLICK_IDS | {"fbclid", "ttclid", "twclid", "li_fat_id", "epik", "rdt_cid", "yclid"}
+
+# Ad-network click ids added by auto-tagging, and the channel each implies. fbclid is not here: Meta
+# appends it to every outbound link, ads or not. dclid is Campaign Manager / DV360 display.
+CLICK_ID_CHANNEL = {
+    "gclid": PAID_SEARCH,
+    "gbraid": PAID_SEARCH,
+    "wbraid": PAID_SEARCH,
+    "msclkid": PAID_SEARCH,
+    "yclid": PAID_SEARCH,
+    "dclid": DISPLAY,
+    "ttclid": PAID_SOCIAL,
+    "twclid": PAID_SOCIAL,
+    "li_fat_id": PAID_SOCIAL,
+    "sccid": PAID_SOCIAL,
+    "epik": PAID_SOCIAL,
+    "rdt_cid": PAID_SOCIAL,
+}
+CLICK_IDS = frozenset(CLICK_ID_CHANNEL) | {"fbclid"}
 
 
 def _query_params(url: str) -> dict[str, str]:
@@ -135,94 +144,106 @@ def click_ids_from_url(url: str | None) -> frozenset[str]:
     return frozenset(key for key in CLICK_IDS if params.get(key, "").strip())
 
 
-_PAID_MEDIUM_RE = re.compile(r"^(?:.*cp.*|ppc|sem|retargeting|paid.*)$")
-_PAID_SOCIAL_MEDIUMS = frozenset(
-    {"paidsocial", "paid_social", "paid-social", "paid social", "social_paid", "social-paid"}
-)
-_EMAIL_MEDIUMS = frozenset({"email", "e-mail", "e_mail", "e mail", "newsletter", "mail"})
+# GA4's regular expressions and lists, applied to lower-cased values.
+_PAID_MEDIUM_RE = re.compile(r"^(?:.*cp.*|ppc|retargeting|paid.*)$")
+_SHOP_CAMPAIGN_RE = re.compile(r"^(?:.*(?:(?:[^a-df-z]|^)shop|shopping).*)$")
+_DISPLAY_MEDIUMS = frozenset({"display", "banner", "expandable", "interstitial", "cpm"})
 _SOCIAL_MEDIUMS = frozenset(
-    {
-        "social",
-        "social-network",
-        "social_network",
-        "social network",
-        "social-media",
-        "social_media",
-        "social media",
-        "sm",
-    }
+    {"social", "social-network", "social-media", "sm", "social network", "social media"}
 )
-_ORGANIC_MEDIUMS = frozenset({"organic", "seo"})
-
-# utm_source spellings → source names. Each name's own lower-case spelling and space-less spelling
-# are added below; domains ("google.com", "t.co") go through source_name_for_host.
-_UTM_SOURCE_ALIASES = {
-    "fb": "Facebook",
-    "ig": "Instagram",
-    "x": "Twitter",
-    "tw": "Twitter",
-    "li": "LinkedIn",
-    "yt": "YouTube",
-    "hn": "Hacker News",
-    "ycombinator": "Hacker News",
-    "ph": "Product Hunt",
-    "tiktok": "TikTok",
-    "bsky": "Bluesky",
-    "openai": "ChatGPT",
-    "email": "Email",
-    "e-mail": "Email",
-    "newsletter": "Email",
+_REFERRAL_MEDIUMS = frozenset({"referral", "app", "link"})
+# GA4 takes exactly email/e-mail/e_mail/e mail; a word of it anywhere ("email_newsletter",
+# "newsletter", "e-mail-blast") is e-mail too here, as Plausible does.
+_EMAIL_RE = re.compile(r"(?:^|[^a-z])(?:e[-_ ]?mail|newsletter)s?(?:[^a-z]|$)")
+_PUSH_MEDIUM_RE = re.compile(r"push$|mobile|notification")
+# Paid mediums on a source of these categories get that category's paid channel.
+_PAID_BY_CATEGORY = {
+    referrers.SEARCH: PAID_SEARCH,
+    referrers.SOCIAL: PAID_SOCIAL,
+    referrers.VIDEO: PAID_VIDEO,
 }
-for _name in SEARCH_SOURCES | SOCIAL_SOURCES | EMAIL_SOURCES | AI_SOURCES:
-    _UTM_SOURCE_ALIASES.setdefault(_name.lower(), _name)
-    _UTM_SOURCE_ALIASES.setdefault(_name.lower().replace(" ", ""), _name)
-_UTM_EMAIL_SOURCES = EMAIL_SOURCES | {"Email"}
+_ORGANIC_BY_CATEGORY = {
+    referrers.SHOPPING: ORGANIC_SHOPPING,
+    referrers.SOCIAL: ORGANIC_SOCIAL,
+    referrers.VIDEO: ORGANIC_VIDEO,
+    referrers.SEARCH: ORGANIC_SEARCH,
+}
 
 
-def _source_name(value: str) -> str | None:
-    value = value.strip().lower()
-    if not value:
-        return None
-    if name := _UTM_SOURCE_ALIASES.get(value):
-        return name
-    if "." in value:
-        return source_name_for_host(bare_host(value))
-    return None
+@lru_cache(maxsize=2048)
+def _source_category(utm_source: str, utm_medium: str, referrer_domain: str) -> str:
+    """Category of the visit's source: a known utm_source wins; the referrer's when there is no
+    utm_source, or no medium beside an unknown one ("?ref=spring_promo" does not hide Google)."""
+    if found := referrers.classify_source(utm_source):
+        return found[1]
+    if utm_source and utm_medium:
+        return ""
+    return referrers.category_for_domain(referrer_domain)
+
+
+def _is_email(value: str) -> bool:
+    return bool(value) and (value in ("email", "e-mail", "e_mail", "e mail") or bool(_EMAIL_RE.search(value)))
 
 
 def channel(source: str, referrer_domain: str, utm: Utm, click_ids: Collection[str] = ()) -> str:
-    """The acquisition channel of a visit (one of ``CHANNELS``), GA4's default rules simplified.
+    """The acquisition channel of a visit (one of ``CHANNELS``): GA4's default channel group.
 
-    ``source``/``referrer_domain`` come from ``referrer_source``; ``click_ids`` from
-    ``click_ids_from_url``. A known utm_source wins over the referrer when both name a site; an
-    unknown utm_source falls back to the referrer's source. In order:
-
-    1. Paid: utm_medium cpc/ppc/sem/retargeting/paid…/…cp… or a search click id (gclid, msclkid,
-       gbraid, wbraid, dclid) → Paid Social when the source is a social network (or the medium says
-       paid social), else Paid Search. fbclid alone is not paid.
-    2. Email: utm_medium email/e-mail/newsletter, or an email source (webmail, utm_source=newsletter).
-    3. Organic Social: utm_medium social/social-network/social-media/sm.
-    4. Organic Search: a search engine source, or utm_medium organic.
-    5. Organic Social: a social network source.
-    6. Referral: anything else with a referrer or a UTM tag, AI assistants included.
-    7. Direct: nothing at all.
+    ``referrer_domain`` comes from ``referrer_source`` (``source`` is kept for callers; the domain
+    decides); ``click_ids`` from ``click_ids_from_url``. GA4's rules in GA4's order (README, "Channels
+    and sources"), with three additions: AI assistants are their own channel, a webmail referrer is
+    Email, and a medium or source containing the word email or newsletter is Email.
     """
     medium = utm.medium.strip().lower()
-    named = next(filter(None, map(_source_name, (utm.source, source, referrer_domain))), None)
-    is_social = named in SOCIAL_SOURCES
-
-    if medium in _PAID_SOCIAL_MEDIUMS:
-        return PAID_SOCIAL
-    if _PAID_MEDIUM_RE.match(medium) or any(click_id in PAID_SEARCH_CLICK_IDS for click_id in click_ids):
-        return PAID_SOCIAL if is_social else PAID_SEARCH
-    if medium in _EMAIL_MEDIUMS or named in _UTM_EMAIL_SOURCES:
-        return EMAIL
+    utm_source = utm.source.strip().lower()
+    campaign = utm.campaign.strip().lower()
+    category = _source_category(utm_source, medium, referrer_domain.strip().lower())
+    tagged = bool(utm_source or medium or campaign)
+    click_channel = next((CLICK_ID_CHANNEL[c] for c in sorted(click_ids) if c in CLICK_ID_CHANNEL), None)
+    if not (tagged or referrer_domain or source or click_channel):
+        return DIRECT
+    if "cross-network" in campaign:
+        return CROSS_NETWORK
+    is_paid = bool(_PAID_MEDIUM_RE.match(medium))
+    if is_paid:
+        if "social" in medium:  # "paid_social", "paidsocial": the medium names the network type
+            return PAID_SOCIAL
+        if category == referrers.SHOPPING or _SHOP_CAMPAIGN_RE.match(campaign):
+            return PAID_SHOPPING
+        if paid := _PAID_BY_CATEGORY.get(category):
+            return paid
+    if medium in _DISPLAY_MEDIUMS:
+        return DISPLAY
+    if is_paid:
+        return PAID_OTHER
+    if click_channel:  # auto-tagging: the ad platform's click id outranks a manual non-paid tag
+        return click_channel
+    if category == referrers.AI:
+        return AI_ASSISTANTS
+    if category == referrers.SHOPPING or _SHOP_CAMPAIGN_RE.match(campaign):
+        return ORGANIC_SHOPPING
+    if organic := _ORGANIC_BY_CATEGORY.get(category):
+        return organic
     if medium in _SOCIAL_MEDIUMS:
         return ORGANIC_SOCIAL
-    if medium in _ORGANIC_MEDIUMS or named in SEARCH_SOURCES:
+    if "video" in medium:
+        return ORGANIC_VIDEO
+    if medium == "organic":
         return ORGANIC_SEARCH
-    if is_social:
-        return ORGANIC_SOCIAL
-    if source or referrer_domain or utm != NO_UTM:
+    if medium in _REFERRAL_MEDIUMS:
         return REFERRAL
-    return DIRECT
+    if category == referrers.EMAIL or _is_email(medium) or _is_email(utm_source):
+        return EMAIL
+    return _other_tagged_channel(medium, utm_source, tagged)
+
+
+def _other_tagged_channel(medium: str, utm_source: str, tagged: bool) -> str:
+    if medium == "affiliate":
+        return AFFILIATES
+    if medium == "audio":
+        return AUDIO
+    if utm_source == "sms" or medium == "sms":
+        return SMS
+    if utm_source == "firebase" or (medium and _PUSH_MEDIUM_RE.search(medium)):
+        return MOBILE_PUSH
+    # Untagged: GA4 gives a referrer the medium "referral".
+    return UNASSIGNED if tagged else REFERRAL

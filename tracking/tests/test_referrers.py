@@ -1,6 +1,7 @@
 import pytest
 
-from tracking.referrers import NO_REFERRER, Referrer, referrer_source
+from tracking import referrers
+from tracking.referrers import AI, EMAIL, NO_REFERRER, OTHER, SEARCH, SHOPPING, SOCIAL, VIDEO, referrer_source
 
 SITE = "example.com"
 
@@ -9,14 +10,14 @@ REFERRERS = [
     ("https://www.google.com/", "Google", "google.com"),
     ("https://www.google.co.uk/search?q=x", "Google", "google.co.uk"),
     ("https://google.com.br/", "Google", "google.com.br"),
-    ("https://news.google.com/articles/x", "Google", "news.google.com"),
+    ("https://news.google.com/articles/x", "Google News", "news.google.com"),
     ("https://gemini.google.com/app", "Gemini", "gemini.google.com"),
     ("https://mail.google.com/mail/u/0/", "Gmail", "mail.google.com"),
     ("https://www.bing.com/", "Bing", "bing.com"),
     ("https://cn.bing.com/search?q=x", "Bing", "cn.bing.com"),
     ("https://duckduckgo.com/", "DuckDuckGo", "duckduckgo.com"),
     ("https://search.yahoo.com/", "Yahoo", "search.yahoo.com"),
-    ("https://search.yahoo.co.jp/", "Yahoo", "search.yahoo.co.jp"),
+    ("https://search.yahoo.co.jp/", "Yahoo Japan", "search.yahoo.co.jp"),
     ("https://yandex.ru/search/?text=x", "Yandex", "yandex.ru"),
     ("https://ya.ru/", "Yandex", "ya.ru"),
     ("https://www.baidu.com/link?url=x", "Baidu", "baidu.com"),
@@ -87,7 +88,8 @@ REFERRERS = [
 
 @pytest.mark.parametrize(("referrer", "source", "domain"), REFERRERS)
 def test_it_names_referrer_sources(referrer, source, domain):
-    assert referrer_source(referrer, SITE) == Referrer(source=source, domain=domain)
+    found = referrer_source(referrer, SITE)
+    assert (found.source, found.domain) == (source, domain)
 
 
 @pytest.mark.parametrize(
@@ -129,3 +131,91 @@ def test_site_domain_with_www_still_matches_its_bare_domain():
 )
 def test_garbage_referrers_have_no_source(referrer):
     assert referrer_source(referrer, SITE) == NO_REFERRER
+
+
+@pytest.mark.parametrize(
+    ("referrer", "name", "category"),
+    [
+        # AI assistants, each by name.
+        ("https://chatgpt.com/", "ChatGPT", AI),
+        ("https://chat.openai.com/", "ChatGPT", AI),
+        ("https://www.perplexity.ai/search/x", "Perplexity", AI),
+        ("https://claude.ai/chat/1", "Claude", AI),
+        ("https://gemini.google.com/app", "Gemini", AI),
+        ("https://copilot.microsoft.com/", "Copilot", AI),
+        ("android-app://com.openai.chatgpt/", "ChatGPT", AI),
+        # Webmail beyond the big six, including hosts no list names.
+        ("https://mail.google.com/mail/u/0/", "Gmail", EMAIL),
+        ("https://navigator-bs.gmx.com/mail", "GMX", EMAIL),
+        ("https://deref-web.de/mail/client/x", "Web.de", EMAIL),
+        ("https://email.t-online.de/em", "T-Online", EMAIL),
+        ("https://mail.zoho.eu/", "Zoho Mail", EMAIL),
+        ("https://e.mail.ru/inbox/", "Mail.ru", EMAIL),
+        ("https://mail01.orange.fr/", "mail01.orange.fr", EMAIL),
+        ("https://webmail.spectrum.net/", "webmail.spectrum.net", EMAIL),
+        # Social networks that used to be plain referrals.
+        ("https://vk.com/wall1", "VK", SOCIAL),
+        ("https://weibo.com/u/1", "Weibo", SOCIAL),
+        ("https://www.quora.com/q", "Quora", SOCIAL),
+        ("https://someone.tumblr.com/post/1", "Tumblr", SOCIAL),
+        ("https://www.snapchat.com/", "Snapchat", SOCIAL),
+        ("https://web.whatsapp.com/", "WhatsApp", SOCIAL),
+        ("https://mastodon.social/@x/1", "Mastodon", SOCIAL),
+        ("https://line.me/R/msg/text/", "LINE", SOCIAL),
+        # Search engines that used to be plain referrals.
+        ("https://search.aol.com/aol/search?q=x", "AOL", SEARCH),
+        ("https://www.ask.com/web?q=x", "Ask", SEARCH),
+        ("https://www.sogou.com/web?query=x", "Sogou", SEARCH),
+        ("https://search.daum.net/search?q=x", "Daum", SEARCH),
+        # A portal's other sections are not its search engine.
+        ("https://news.yahoo.com/story", "news.yahoo.com", OTHER),
+        ("https://finance.yahoo.com/quote/X", "finance.yahoo.com", OTHER),
+        ("https://docs.google.com/document/d/1", "docs.google.com", OTHER),
+        ("https://www.youtube.com/watch?v=1", "YouTube", VIDEO),
+        ("https://www.twitch.tv/x", "Twitch", VIDEO),
+        ("https://www.amazon.co.uk/dp/1", "Amazon", SHOPPING),
+        ("https://www.ebay.de/itm/1", "eBay", SHOPPING),
+        ("https://github.com/owner/repo", "GitHub", OTHER),
+        ("https://blog.example.org/post", "blog.example.org", OTHER),
+    ],
+)
+def test_referrers_are_categorised_from_the_vendored_data(referrer, name, category):
+    assert referrer_source(referrer, SITE) == referrers.Referrer(
+        source=name, domain=referrer_source(referrer, SITE).domain, category=category
+    )
+
+
+def test_no_referrer_has_no_category():
+    assert referrer_source("", SITE).category == ""
+
+
+def test_a_stored_domain_is_named_as_ingest_names_it():
+    assert referrers.referrer_for_domain("l.facebook.com") == referrer_source(
+        "https://l.facebook.com/x", SITE
+    )
+    assert referrers.category_for_domain("") == ""
+    assert referrers.category_for_domain("unknown.example") == OTHER
+
+
+def test_overrides_win_over_the_vendored_lists():
+    # Matomo lists YouTube as a social network and cnn.com as a Google custom search.
+    assert referrers.classify_host("youtube.com") == ("YouTube", VIDEO)
+    assert referrers.classify_host("cnn.com") == ("cnn.com", OTHER)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("google", ("Google", SEARCH)),
+        ("Facebook", ("Facebook", SOCIAL)),
+        ("fb", ("Facebook", SOCIAL)),
+        ("chatgpt.com", ("ChatGPT", AI)),
+        ("hackernews", ("Hacker News", SOCIAL)),
+        ("amazon", ("Amazon", SHOPPING)),
+        ("app", None),
+        ("partner", None),
+        ("", None),
+    ],
+)
+def test_utm_source_spellings_are_recognised(value, expected):
+    assert referrers.classify_source(value) == expected
