@@ -206,7 +206,7 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["humblytics.lib.api.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tracking.access.SiteKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -1,3 +1,4 @@
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
@@ -14,6 +15,19 @@ class PaymentCursor(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        """DRF's, refusing a hand-made position that is not a timestamp: DRF would pass it on to the
+        query, where the database (or the field's parser) fails with a 500."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                valid = "\x00" not in cursor.position and parse_datetime(cursor.position) is not None
+            except ValueError:
+                valid = False
+            if not valid:
+                raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 def parse_attributed(value: str | None) -> bool | None:

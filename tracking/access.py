@@ -14,11 +14,16 @@ from rest_framework.throttling import SimpleRateThrottle
 from humblytics.lib import ratelimit
 from tracking import enrich
 from tracking.apikeys import verify_api_key
-from tracking.models import ApiKey, Membership, Site
+from tracking.models import PUBLIC_ID_ALPHABET, PUBLIC_ID_LENGTH, ApiKey, Membership, Site
+
+
+def _is_public_id(value: str) -> bool:
+    """A site id as issued; anything else (a NUL, which PostgreSQL refuses in a query) is a 404 early."""
+    return len(value) == PUBLIC_ID_LENGTH and all(char in PUBLIC_ID_ALPHABET for char in value)
 
 
 def get_site_for_user(user, public_id: str, *, owner_only: bool = False) -> tuple[Site, Membership]:
-    if not user.is_authenticated:
+    if not user.is_authenticated or not _is_public_id(public_id):
         raise Http404
     membership = (
         Membership.objects.select_related("site").filter(user=user, site__public_id=public_id).first()
@@ -81,6 +86,8 @@ def api_site(request, site_id: str, *, write: bool = False) -> Site:
     user = request.user
     if user is None or not user.is_authenticated:
         raise exceptions.NotAuthenticated("Send Authorization: Bearer <site API key> or log in.")
+    if not _is_public_id(site_id):
+        raise Http404
     membership = Membership.objects.select_related("site").filter(user=user, site__public_id=site_id).first()
     if membership is None:
         raise Http404
