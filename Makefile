@@ -46,6 +46,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/stripe_sync.py --payments 10000 --database-url $(BENCH_PG)/humblytics_bench_sync
 	$(PY) bench/ingest.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/splittests.py
 
 clean:
 	rm -rf $(VENV) staticfiles .run

@@ -1,5 +1,6 @@
 """REST API for split tests: list/create, get (results inline)/patch, stop."""
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -21,7 +22,8 @@ class VariantSerializer(serializers.Serializer):
 
 class GoalSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=SplitTest.GoalType.values)
-    target = serializers.IntegerField(allow_null=True, required=False, min_value=1)
+    # Bounded well inside the database's bigint: a larger number was a 500 (OverflowError) on save.
+    target = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=10**12)
     page = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
@@ -33,6 +35,8 @@ class SplitTestCreateSerializer(serializers.Serializer):
     variants = VariantSerializer(many=True)
     status = serializers.ChoiceField(choices=["draft", "running"], default="draft")
     minimum_sample = serializers.IntegerField(min_value=1, max_value=10_000_000, default=100)
+    minimum_conversions = serializers.IntegerField(min_value=1, max_value=1_000_000, default=10)
+    method = serializers.ChoiceField(choices=SplitTest.Method.values, default=SplitTest.Method.SEQUENTIAL)
     auto_stop_days = serializers.IntegerField(min_value=1, max_value=365, allow_null=True, default=None)
     cap_percentile = serializers.FloatField(min_value=50, max_value=100, allow_null=True, default=99.0)
     canonical_to_control = serializers.BooleanField(default=True)
@@ -48,6 +52,8 @@ class SplitTestCreateSerializer(serializers.Serializer):
             revenue_target=goal.get("target"),
             goal_page=goal.get("page") or "",
             minimum_sample=data["minimum_sample"],
+            minimum_conversions=data["minimum_conversions"],
+            method=data["method"],
             auto_stop_days=data["auto_stop_days"],
             cap_percentile=data["cap_percentile"],
             canonical_to_control=data["canonical_to_control"],
@@ -78,6 +84,9 @@ def represent(test: SplitTest, *, with_results: bool) -> dict:
             "page": test.goal_page or None,
         },
         "minimum_sample": test.minimum_sample,
+        "minimum_conversions": test.minimum_conversions,
+        "method": test.method,
+        "currency": test.currency or None,
         "auto_stop_days": test.auto_stop_days,
         "cap_percentile": test.cap_percentile,
         "canonical_to_control": test.canonical_to_control,
@@ -132,8 +141,6 @@ def split_tests(request, site_id: str):
 def _get_test(site, test_id: int) -> SplitTest:
     test = SplitTest.objects.filter(site=site, pk=test_id).prefetch_related("variants").first()
     if test is None:
-        from django.http import Http404
-
         raise Http404
     return test
 

@@ -2,7 +2,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
-from humblytics.lib.money import exponent
+from humblytics.lib.money import exponent, to_major
 from splittests.lifecycle import TestSpec, VariantSpec
 from splittests.models import SplitTest
 
@@ -10,12 +10,18 @@ from splittests.models import SplitTest
 class SplitTestForm(forms.Form):
     """The four steps: the test on your site, the goal type, the target (or Any Revenue), launch."""
 
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(max_length=120, label="Test name")
     page = forms.CharField(
         max_length=500, label="Control page", help_text="Path of the page under test, e.g. /pricing"
     )
     randomization = forms.ChoiceField(choices=SplitTest.Randomization.choices, initial="session")
     goal_type = forms.ChoiceField(choices=SplitTest.GoalType.choices, initial="revenue", label="Goal type")
+    goal_page = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Goal page",
+        help_text="A visit to this path converts, e.g. /thanks",
+    )
     revenue_mode = forms.ChoiceField(
         choices=[("any", "Any Revenue"), ("target", "Target revenue amount")],
         initial="any",
@@ -24,7 +30,7 @@ class SplitTestForm(forms.Form):
     revenue_target = forms.CharField(
         required=False, max_length=20, label="Target amount", help_text="Per visitor, in your Stripe currency"
     )
-    goal_page = forms.CharField(required=False, max_length=500, label="Goal page (page-view goal)")
+    control_name = forms.CharField(max_length=120, initial="Control", label="Control name")
     control_weight = forms.IntegerField(min_value=0, max_value=10000, initial=50, label="Control weight")
     b_name = forms.CharField(max_length=120, initial="Variant B", label="Variant B name")
     b_url = forms.CharField(max_length=500, label="Variant B URL", help_text="e.g. /pricing-b")
@@ -32,8 +38,22 @@ class SplitTestForm(forms.Form):
     c_name = forms.CharField(max_length=120, required=False, label="Variant C name (optional)")
     c_url = forms.CharField(max_length=500, required=False, label="Variant C URL")
     c_weight = forms.IntegerField(min_value=0, max_value=10000, required=False, label="Variant C weight")
+    method = forms.ChoiceField(
+        choices=SplitTest.Method.choices,
+        initial=SplitTest.Method.SEQUENTIAL,
+        label="Statistics",
+        help_text="Sequential stays valid however often you look. Fixed horizon: plan the sample with "
+        "the calculator and read the result once it is reached.",
+    )
     minimum_sample = forms.IntegerField(
-        min_value=1, max_value=10_000_000, initial=100, label="Minimum visitors per variant"
+        min_value=1,
+        max_value=10_000_000,
+        initial=100,
+        label="Minimum visitors per variant",
+        help_text="With fixed horizon: the planned sample per variant.",
+    )
+    minimum_conversions = forms.IntegerField(
+        min_value=1, max_value=1_000_000, initial=10, label="Minimum conversions per variant"
     )
     auto_stop_days = forms.IntegerField(
         min_value=1, max_value=365, required=False, label="Stop automatically after (days)"
@@ -44,25 +64,53 @@ class SplitTestForm(forms.Form):
         required=False,
         initial=99.0,
         label="Cap revenue outliers at percentile",
-        help_text="Revenue per visitor is heavy-tailed: one whale can swing a test. Empty: no capping.",
+        help_text="Each visitor's revenue counts at most this percentile of buyers' revenue, in every "
+        "figure. Empty: no capping.",
     )
     canonical_to_control = forms.BooleanField(
         required=False, initial=True, label="Variant pages: canonical link to the control"
+    )
+
+    #: (legend, fields, the goal type it belongs to or "") in the order shown. Explicit lists: a
+    #: substring test on names once showed the test's Name twice and saved the wrong one.
+    FIELDSETS = (
+        ("1. The test", ("name", "page", "randomization"), ""),
+        ("2. Goal type", ("goal_type",), ""),
+        ("3. Goal page", ("goal_page",), "pageview"),
+        ("3. Revenue target", ("revenue_mode", "revenue_target"), "revenue"),
+        (
+            "Variants",
+            ("control_name", "control_weight", "b_name", "b_url", "b_weight", "c_name", "c_url", "c_weight"),
+            "",
+        ),
+        (
+            "Statistics",
+            ("method", "minimum_sample", "minimum_conversions", "auto_stop_days", "cap_percentile"),
+            "",
+        ),
+        ("Variant pages", ("canonical_to_control",), ""),
     )
 
     def __init__(self, *args, currency: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency or "usd"
 
+    def fieldsets(self) -> list[tuple[str, list, str]]:
+        return [(legend, [self[name] for name in names], goal) for legend, names, goal in self.FIELDSETS]
+
     def clean_revenue_target(self) -> int | None:
         raw = (self.cleaned_data.get("revenue_target") or "").strip().replace(",", "")
-        if not raw:
+        if not raw or self.data.get("goal_type") == SplitTest.GoalType.PAGEVIEW:
             return None
         try:
             amount = Decimal(raw)
         except InvalidOperation:
             raise forms.ValidationError("Enter an amount like 49.00") from None
+        if not amount.is_finite():  # NaN, Infinity: a 500 in the comparisons below
+            raise forms.ValidationError("Enter an amount like 49.00")
         minor = amount.scaleb(exponent(self.currency))
+        if minor > 10**12:  # a larger number overflowed the database column (a 500)
+            raise forms.ValidationError("Enter a smaller amount")
         if minor <= 0 or minor != minor.to_integral_value():
             raise forms.ValidationError(
                 f"Enter a positive amount with at most {exponent(self.currency)} decimals"
@@ -71,12 +119,15 @@ class SplitTestForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        goal = cleaned.get("goal_type")
         if (
-            cleaned.get("goal_type") == "revenue"
+            goal == "revenue"
             and cleaned.get("revenue_mode") == "target"
             and not cleaned.get("revenue_target")
         ):
             self.add_error("revenue_target", "Enter the target amount, or choose Any Revenue")
+        if goal == "pageview" and not (cleaned.get("goal_page") or "").strip():
+            self.add_error("goal_page", "Enter the page that counts as a conversion, e.g. /thanks")
         if cleaned.get("c_url") and cleaned.get("c_weight") is None:
             self.add_error("c_weight", "Give variant C a weight")
         return cleaned
@@ -84,21 +135,26 @@ class SplitTestForm(forms.Form):
     def to_spec(self) -> TestSpec:
         data = self.cleaned_data
         variants = [
-            VariantSpec("control", "Control", data["page"], data["control_weight"], True),
+            VariantSpec("control", data["control_name"], data["page"], data["control_weight"], True),
             VariantSpec("b", data["b_name"], data["b_url"], data["b_weight"], False),
         ]
         if data.get("c_url"):
             variants.append(
                 VariantSpec("c", data.get("c_name") or "Variant C", data["c_url"], data["c_weight"], False)
             )
+        is_revenue = data["goal_type"] == SplitTest.GoalType.REVENUE
         return TestSpec(
             name=data["name"],
             page=data["page"],
             randomization=data["randomization"],
             goal_type=data["goal_type"],
-            revenue_target=data["revenue_target"] if data.get("revenue_mode") == "target" else None,
-            goal_page=data.get("goal_page") or "",
+            revenue_target=data["revenue_target"]
+            if is_revenue and data.get("revenue_mode") == "target"
+            else None,
+            goal_page="" if is_revenue else (data.get("goal_page") or ""),
             minimum_sample=data["minimum_sample"],
+            minimum_conversions=data["minimum_conversions"],
+            method=data["method"],
             auto_stop_days=data.get("auto_stop_days"),
             cap_percentile=data.get("cap_percentile"),
             canonical_to_control=data.get("canonical_to_control", False),
@@ -125,8 +181,6 @@ class CalculatorForm(forms.Form):
 
 def initial_for(test: SplitTest, currency: str) -> dict:
     """The form's values for an existing draft."""
-    from humblytics.lib.money import to_major
-
     variants = list(test.variants.all())
     control = next((v for v in variants if v.is_control), None)
     others = [v for v in variants if not v.is_control]
@@ -138,8 +192,11 @@ def initial_for(test: SplitTest, currency: str) -> dict:
         "revenue_mode": "target" if test.revenue_target else "any",
         "revenue_target": str(to_major(test.revenue_target, currency)) if test.revenue_target else "",
         "goal_page": test.goal_page,
+        "control_name": control.name if control else "Control",
         "control_weight": control.weight if control else 50,
+        "method": test.method,
         "minimum_sample": test.minimum_sample,
+        "minimum_conversions": test.minimum_conversions,
         "auto_stop_days": test.auto_stop_days,
         "cap_percentile": test.cap_percentile,
         "canonical_to_control": test.canonical_to_control,

@@ -3,8 +3,13 @@
 A visitor (cookie-free visitor hash) is exposed at their first view carrying one of the test's
 variant keys on that variant's page, within the test's run. A revenue conversion is attributed net
 revenue, through payment → session → visitor, created after that exposure and before the test
-stopped, reaching the target (Any Revenue: above zero). Revenue is counted in the site's report
-currency only: amounts of different currencies are never added.
+stopped, reaching the target (Any Revenue: above zero).
+
+Revenue is counted in the test's currency only (amounts of different currencies are never added):
+the site's settlement currency fixed when the test was launched, or, for a test launched before the
+site had any payment, the currency holding most of the test's own revenue, so that a payment
+elsewhere on the site cannot switch it. Payments in any other currency are counted per currency and
+reported as excluded, never dropped silently.
 """
 
 import datetime as dt
@@ -16,7 +21,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from revenue.models import Payment
-from revenue.reports import report_currency
 from splittests.models import SplitTest
 from tracking.models import View
 
@@ -36,6 +40,14 @@ class VariantData:
     visitors: int
     conversions: int
     revenue_values: Sequence[int]
+    orders: int = 0  # payments counted in revenue_values
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    variants: list[VariantData]
+    currency: str | None  # lower case; None when there is no payment to take one from
+    excluded_payments: dict[str, int]  # currency (lower case) → payments left out of the figures
 
 
 def exposures(test: SplitTest, end: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
@@ -59,42 +71,76 @@ def exposures(test: SplitTest, end: dt.datetime) -> dict[str, tuple[str, dt.date
     return first
 
 
-def collect(test: SplitTest, now: dt.datetime | None = None) -> tuple[list[VariantData], str | None]:
+def _payments(test: SplitTest, exposed: dict, end: dt.datetime) -> list[tuple[str, str, int]]:
+    """(visitor, settlement currency, net) of every payment made by an exposed visitor after their
+    exposure and before the end, in any currency."""
+    rows = Payment.objects.filter(
+        site=test.site,
+        session__isnull=False,
+        created_at__gte=test.started_at.replace(microsecond=0),
+        created_at__lte=end,
+    ).values_list("session__visitor_hash", "created_at", "settlement_currency", "net")
+    found = []
+    for visitor, created_at, currency, net in rows.iterator(chunk_size=5000):
+        exposure = exposed.get(visitor)
+        if exposure is not None and created_at >= exposure[1]:
+            found.append((visitor, currency.lower(), net))
+    return found
+
+
+def _currency(test: SplitTest, payments: list[tuple[str, str, int]]) -> str | None:
+    if test.currency:
+        return test.currency.lower()
+    totals: dict[str, int] = defaultdict(int)
+    for _, currency, net in payments:
+        totals[currency] += net
+    return min(totals, key=lambda c: (-totals[c], c)) if totals else None
+
+
+def _goal_visitors(test: SplitTest, exposed: dict, end: dt.datetime) -> set[str]:
+    """Exposed visitors who viewed the goal page after their exposure."""
+    converted: set[str] = set()
+    goal_views = View.objects.filter(
+        site=test.site, page=test.goal_page, created_at__gte=test.started_at, created_at__lte=end
+    ).values_list("session__visitor_hash", "created_at")
+    for visitor, created_at in goal_views.iterator(chunk_size=5000):
+        exposure = exposed.get(visitor)
+        if exposure is not None and created_at >= exposure[1]:
+            converted.add(visitor)
+    return converted
+
+
+def collect(test: SplitTest, now: dt.datetime | None = None) -> Measured:
     end = test.stopped_at or now or timezone.now()
     exposed = exposures(test, end)
-    currency = report_currency(test.site)
     per_visitor: dict[str, int] = defaultdict(int)
+    orders: dict[str, int] = defaultdict(int)
+    excluded: dict[str, int] = defaultdict(int)
     converted: set[str] = set()
+    currency = test.currency.lower() or None
     if test.started_at is not None and exposed:
-        if test.goal_type == SplitTest.GoalType.REVENUE and currency:
-            payments = Payment.objects.filter(
-                site=test.site,
-                session__isnull=False,
-                settlement_currency=currency,
-                created_at__gte=test.started_at.replace(microsecond=0),
-                created_at__lte=end,
-            ).values_list("session__visitor_hash", "created_at", "net")
-            for visitor, created_at, net in payments.iterator(chunk_size=5000):
-                exposure = exposed.get(visitor)
-                if exposure is not None and created_at >= exposure[1]:
-                    per_visitor[visitor] += net
+        payments = _payments(test, exposed, end)
+        currency = _currency(test, payments)
+        for visitor, payment_currency, net in payments:
+            if payment_currency != currency:
+                excluded[payment_currency] += 1
+                continue
+            per_visitor[visitor] += net
+            # A fully refunded payment is no order: average order = revenue / orders stays honest.
+            orders[visitor] += net > 0
+        if test.goal_type == SplitTest.GoalType.REVENUE:
             target = test.revenue_target
             converted = {v for v, total in per_visitor.items() if (total >= target if target else total > 0)}
-        elif test.goal_type == SplitTest.GoalType.PAGEVIEW and test.goal_page:
-            goal_views = View.objects.filter(
-                site=test.site, page=test.goal_page, created_at__gte=test.started_at, created_at__lte=end
-            ).values_list("session__visitor_hash", "created_at")
-            for visitor, created_at in goal_views.iterator(chunk_size=5000):
-                exposure = exposed.get(visitor)
-                if exposure is not None and created_at >= exposure[1]:
-                    converted.add(visitor)
+        elif test.goal_page:
+            converted = _goal_visitors(test, exposed, end)
     counts: dict[str, int] = defaultdict(int)
     conversions: dict[str, int] = defaultdict(int)
+    order_counts: dict[str, int] = defaultdict(int)
     revenues: dict[str, list[int]] = defaultdict(list)
     for visitor, (key, _) in exposed.items():
         counts[key] += 1
-        if visitor in converted:
-            conversions[key] += 1
+        conversions[key] += visitor in converted
+        order_counts[key] += orders.get(visitor, 0)
         if per_visitor.get(visitor):
             revenues[key].append(per_visitor[visitor])
     data = [
@@ -105,7 +151,8 @@ def collect(test: SplitTest, now: dt.datetime | None = None) -> tuple[list[Varia
             visitors=counts[v.key],
             conversions=conversions[v.key],
             revenue_values=revenues[v.key],
+            orders=order_counts[v.key],
         )
         for v in test.variants.all()
     ]
-    return data, currency
+    return Measured(data, currency, dict(sorted(excluded.items())))

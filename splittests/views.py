@@ -147,7 +147,21 @@ def launch_split_test(request, site_id: str, test_id: int):
 @login_required
 @require_POST
 def stop_split_test(request, site_id: str, test_id: int):
-    site, _, test = _test_for(request, site_id, test_id, owner_only=True)
+    """Stopping cannot be undone: the first POST asks, the confirmed one (``confirm=yes``) stops."""
+    site, membership, test = _test_for(request, site_id, test_id, owner_only=True)
+    if test.status == SplitTest.Status.RUNNING and request.POST.get("confirm") != "yes":
+        outcome, _ = results.results_for(test)
+        return render(
+            request,
+            "splittests/stop_confirm.html",
+            {
+                "site": site,
+                "membership": membership,
+                "test": test,
+                "results": outcome,
+                "section": "splittests",
+            },
+        )
     lifecycle.stop_test(test)
     messages.success(request, "Split test stopped. Visitors now all see the control page.")
     return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)

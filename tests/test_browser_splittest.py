@@ -4,6 +4,7 @@ loses hmbl_v, exactly one view (the variant's) is recorded, and user-level assig
 import pytest
 
 from splittests.lifecycle import TestSpec, VariantSpec, create_test
+from splittests.models import SplitTest
 from tests.test_browser_tracking import wait_for_rows
 from tracking.models import Membership, Site, View
 
@@ -98,3 +99,73 @@ def test_user_level_assignment_is_the_same_on_a_second_visit_the_same_day(
     views = wait_for_rows(View.objects.filter(site=shop).order_by("pk"), 3)
     assert len({v.variant for v in views}) == 1
     assert {v.page for v in views} == {"/pricing" if landed[0] == "Control" else "/pricing-b"}
+
+
+def log_in(page, live_server):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "owner")
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_new_test_form_saves_the_names_as_typed(live_server, browser_context, shop):
+    page = browser_context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/sites/{shop.public_id}/split-tests/new/")
+    # One input per name: the test's own, the control's and variant B's.
+    assert page.locator("input[name=name]").count() == 1
+    assert page.locator("#id_name").count() == 1
+    # Goal fields follow the goal type.
+    assert page.locator("#id_goal_page").is_hidden() and page.locator("#id_revenue_mode").is_visible()
+    page.select_option("#id_goal_type", "pageview")
+    assert page.locator("#id_goal_page").is_visible() and page.locator("#id_revenue_mode").is_hidden()
+    page.select_option("#id_goal_type", "revenue")
+    assert page.locator("#id_revenue_target").is_hidden()
+    page.select_option("#id_revenue_mode", "target")
+    assert page.locator("#id_revenue_target").is_visible()
+    page.select_option("#id_revenue_mode", "any")
+
+    page.fill("#id_name", "Homepage hero test")
+    page.fill("#id_page", "/")
+    page.fill("#id_control_name", "Original hero")
+    page.fill("#id_b_name", "Bold hero")
+    page.fill("#id_b_url", "/hero-b")
+    page.click("button[value=draft]")
+    page.wait_for_url(f"{live_server.url}/sites/{shop.public_id}/split-tests/*/")
+    assert page.locator("h1").inner_text() == "Homepage hero test"
+    test = SplitTest.objects.get(site=shop)
+    assert test.name == "Homepage hero test"
+    assert [(v.name, v.is_control) for v in test.variants.all()] == [
+        ("Original hero", True),
+        ("Bold hero", False),
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_stop_asks_for_confirmation_before_stopping(live_server, browser_context, shop):
+    test = launch(shop, randomization="session", control_weight=50, b_weight=50)
+    page = browser_context.new_page()
+    log_in(page, live_server)
+    detail = f"{live_server.url}/sites/{shop.public_id}/split-tests/{test.pk}/"
+    page.goto(detail)
+    page.click("#stop-test")
+    page.wait_for_selector("#stop-confirmation")
+    assert "cannot be undone" in page.inner_text("#stop-confirmation")
+    test.refresh_from_db()
+    assert test.status == "running"
+    # Changing one's mind leaves it running.
+    page.click("text=Keep it running")
+    page.wait_for_url(detail)
+    test.refresh_from_db()
+    assert test.status == "running"
+    page.click("#stop-test")
+    page.click("#confirm-stop")
+    page.wait_for_url(detail)
+    assert page.inner_text("#test-status") == "Stopped"
+    assert "Stopped" in page.inner_text("#test-verdict")
+    test.refresh_from_db()
+    assert test.status == "stopped"

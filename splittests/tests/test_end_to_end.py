@@ -70,7 +70,7 @@ def test_results_follow_the_payments(experiment):
     assert (b.key, b.visitors, b.conversions, b.revenue) == ("b", 20, 4, 8000)
     assert control.revenue_per_visitor == 100.0 and b.revenue_per_visitor == 400.0
     assert b.lift == pytest.approx(3.0)
-    assert 0 < b.confidence < 1 and 0 < b.chance_to_beat_control < 1
+    assert 0 <= b.confidence < 1 and 0 < b.chance_to_beat_control < 1
     assert outcome.srm_warning is False
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from scipy import integrate, stats
+from scipy import stats
 
 from splittests import statistics
 
@@ -48,19 +48,6 @@ def test_it_imports_no_django_only_the_standard_library_and_scipy():
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("difference", [1.0001, 1.1, 1.5, 2, 3, 5, 10, 31.4, 100, 1e3, 1e4, 1e6])
-def test_welch_p_value_matches_the_closed_forms_for_one_and_two_degrees_of_freedom(difference):
-    # Two visitors each with equal variances: df = 2, P(|T| >= t) = 1 - t / sqrt(2 + t²).
-    two = statistics.welch_t_test([0.0, 2.0], [difference, difference + 2.0])
-    assert two.df == 2.0
-    root = math.sqrt(2 + two.t**2)
-    assert two.p_value == pytest.approx(2 / (root * (root + abs(two.t))), rel=1e-12)
-    # No variance on one side and two visitors on the other: df = 1, Cauchy tails.
-    one = statistics.welch_t_test([0.0, 2.0], [difference] * 5)
-    assert one.df == 1.0
-    assert one.p_value == pytest.approx(2 / math.pi * math.atan(1 / abs(one.t)), rel=1e-12)
-
-
 @pytest.mark.parametrize(
     "observed",
     [(5000, 4500), (510, 490), (7, 1), (100, 900), (12, 30, 18), (500, 480, 530), (1000, 1200, 950)],
@@ -77,64 +64,9 @@ def test_srm_p_value_matches_the_closed_forms_for_one_and_two_degrees_of_freedom
 # --------------------------------------------------------------------------------------------------
 
 
-def reference_z_test(ca, na, cb, nb):
-    pa, pb = ca / na, cb / nb
-    pooled = (ca + cb) / (na + nb)
-    z = (pb - pa) / math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
-    return z, 2 * stats.norm.sf(abs(z))
-
-
-@pytest.mark.parametrize(
-    ("ca", "na", "cb", "nb"),
-    [
-        (40, 1000, 50, 1000),
-        (400, 10_000, 460, 10_000),
-        (3, 17, 9, 20),
-        (1, 1_000_000, 30, 1_000_000),
-        (50, 80, 20, 90),
-    ],
-)
-def test_two_proportion_test_matches_reference(ca, na, cb, nb):
-    z, p = reference_z_test(ca, na, cb, nb)
-    result = statistics.two_proportion_test(ca, na, cb, nb)
-    assert result.z == pytest.approx(z, rel=1e-12)
-    assert result.p_value == pytest.approx(p, rel=1e-9, abs=1e-15)
-    assert result.confidence == pytest.approx(1 - p, abs=1e-12)
-    assert result.rate_a == ca / na and result.rate_b == cb / nb
-
-
-@pytest.mark.parametrize(
-    "args",
-    [(0, 0, 0, 0), (0, 0, 5, 10), (5, 10, 0, 0), (0, 100, 0, 120), (100, 100, 120, 120), (0, 1, 0, 1)],
-)
-def test_two_proportion_test_degenerate_inputs_give_p_one(args):
-    result = statistics.two_proportion_test(*args)
-    assert result.p_value == 1.0
-    assert result.confidence == 0.0
-    assert result.z == 0.0
-
-
-def test_two_proportion_test_rejects_impossible_counts():
-    with pytest.raises(ValueError, match="exceed"):
-        statistics.two_proportion_test(11, 10, 1, 10)
-    with pytest.raises(ValueError, match="non-negative"):
-        statistics.two_proportion_test(-1, 10, 1, 10)
-
-
 counts = st.integers(min_value=0, max_value=100_000).flatmap(
     lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
 )
-
-
-@settings(max_examples=200, deadline=None)
-@given(a=counts, b=counts)
-def test_two_proportion_test_properties(a, b):
-    forward = statistics.two_proportion_test(a[0], a[1], b[0], b[1])
-    backward = statistics.two_proportion_test(b[0], b[1], a[0], a[1])
-    assert 0.0 <= forward.p_value <= 1.0
-    assert forward.confidence == pytest.approx(1 - forward.p_value)
-    assert forward.p_value == pytest.approx(backward.p_value, abs=1e-15)
-    assert forward.z == pytest.approx(-backward.z, abs=1e-12)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,57 +79,6 @@ def revenue_sample(rng, visitors, buy_rate, mean_order):
     buyers = rng.random(visitors) < buy_rate
     orders = np.round(rng.lognormal(mean=math.log(mean_order), sigma=1.0, size=visitors))
     return np.where(buyers, orders, 0).astype(np.int64)
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_welch_t_test_matches_scipy_on_revenue_like_data(seed):
-    rng = np.random.default_rng(seed)
-    a = revenue_sample(rng, int(rng.integers(50, 5000)), 0.04, 5000)
-    b = revenue_sample(rng, int(rng.integers(50, 5000)), 0.05, 5500)
-    ref = stats.ttest_ind(b, a, equal_var=False)
-    ours = statistics.welch_t_test(a.tolist(), b.tolist())
-    assert ours.t == pytest.approx(ref.statistic, rel=1e-10)
-    assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-10, rel=1e-8)
-    assert ours.df == pytest.approx(ref.df, rel=1e-10)
-    assert ours.confidence == pytest.approx(1 - ref.pvalue, abs=1e-10)
-    assert ours.mean_a == pytest.approx(a.mean()) and ours.var_b == pytest.approx(b.var(ddof=1))
-
-
-@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]),
-        ([0, 0, 0, 0, 0, 12_000], [0, 0, 5000, 0, 0, 0, 7000, 0]),
-        ([10.5, 10.25, 10.75], [3.0, 1000.0]),
-        ([0.0, 0.0, 1.0], [5.0, 5.0, 5.0, 5.0]),
-    ],
-)
-def test_welch_t_test_matches_scipy_on_small_samples(a, b):
-    ref = stats.ttest_ind(b, a, equal_var=False)
-    ours = statistics.welch_t_test(a, b)
-    assert ours.t == pytest.approx(ref.statistic, rel=1e-10)
-    assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-10)
-    assert ours.df == pytest.approx(ref.df, rel=1e-10)
-
-
-def test_welch_from_sums_of_non_zero_values_equals_the_full_data():
-    rng = np.random.default_rng(42)
-    a = revenue_sample(rng, 3000, 0.03, 4000)
-    b = revenue_sample(rng, 3500, 0.05, 4000)
-
-    def from_non_zero(values):
-        paid = [int(v) for v in values if v]
-        return statistics.stats_from_sums(len(values), sum(paid), sum(v * v for v in paid))
-
-    sa, sb = from_non_zero(a), from_non_zero(b)
-    assert sa == pytest.approx(tuple(statistics.summary_stats(a.tolist())), rel=1e-12)
-    n, mean, var = sb
-    assert (n, mean, var) == (len(b), pytest.approx(b.mean()), pytest.approx(b.var(ddof=1)))
-    from_stats = statistics.welch_from_stats(sa.mean, sa.variance, sa.n, sb.mean, sb.variance, sb.n)
-    direct = statistics.welch_t_test(a.tolist(), b.tolist())
-    assert from_stats.p_value == pytest.approx(direct.p_value, rel=1e-9)
-    assert from_stats.t == pytest.approx(direct.t, rel=1e-9)
 
 
 def test_stats_from_sums_is_exact_for_large_integers():
@@ -220,53 +101,11 @@ def test_summary_stats_edges_and_standard_error():
     assert statistics.Summary(0, 0.0, 0.0).standard_error == 0.0
 
 
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ([], []),
-        ([], [1.0, 2.0]),
-        ([5.0], [1.0, 2.0, 3.0]),
-        ([0.0] * 50, [0.0] * 70),
-        ([3.0, 3.0, 3.0], [3.0, 3.0]),
-        ([1.0, 5.0, 9.0], [1.0, 5.0, 9.0]),
-    ],
-)
-def test_welch_degenerate_inputs_do_not_crash(a, b):
-    result = statistics.welch_t_test(a, b)
-    assert 0.0 <= result.p_value <= 1.0
-    assert math.isfinite(result.t) and math.isfinite(result.df)
-    if a == b or len(a) < 2 or len(b) < 2 or not any(a + b):
-        assert result.p_value == pytest.approx(1.0)
-        assert result.confidence == pytest.approx(0.0)
-
-
-def test_welch_from_stats_validates():
-    with pytest.raises(ValueError):
-        statistics.welch_from_stats(1.0, -1.0, 10, 1.0, 1.0, 10)
-    with pytest.raises(ValueError):
-        statistics.welch_from_stats(math.nan, 1.0, 10, 1.0, 1.0, 10)
-    with pytest.raises(ValueError):
-        statistics.welch_from_stats(1.0, 1.0, -1, 1.0, 1.0, 10)
-
-
 summaries = st.tuples(
     st.floats(min_value=-1e6, max_value=1e6),
     st.floats(min_value=0, max_value=1e10),
     st.integers(min_value=0, max_value=10**7),
 )
-
-
-@settings(max_examples=300, deadline=None)
-@given(a=summaries, b=summaries)
-def test_welch_properties(a, b):
-    forward = statistics.welch_from_stats(a[0], a[1], a[2], b[0], b[1], b[2])
-    backward = statistics.welch_from_stats(b[0], b[1], b[2], a[0], a[1], a[2])
-    assert 0.0 <= forward.p_value <= 1.0
-    assert 0.0 <= forward.confidence <= 1.0
-    assert forward.p_value == pytest.approx(backward.p_value, abs=1e-12)
-    assert forward.t == pytest.approx(-backward.t)
-    if forward.df > 0:
-        assert forward.p_value == pytest.approx(2 * stats.t.sf(abs(forward.t), forward.df), abs=1e-9)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,55 +143,6 @@ def test_cap_percentile_must_be_in_range(percentile):
 # --------------------------------------------------------------------------------------------------
 # Chance to beat control
 # --------------------------------------------------------------------------------------------------
-
-
-def test_chance_to_beat_control_formula():
-    assert statistics.chance_to_beat_control(100, 5, 110, 12) == pytest.approx(
-        stats.norm.cdf(10 / math.hypot(5, 12))
-    )
-    assert statistics.chance_to_beat_control(100, 5, 90, 5) == pytest.approx(
-        stats.norm.cdf(-10 / math.hypot(5, 5))
-    )
-    assert statistics.chance_to_beat_control(3, 0, 3, 0) == 0.5
-    assert statistics.chance_to_beat_control(0, 0, 0, 0) == 0.5
-
-
-def test_conversion_chance_uses_beta_posteriors_with_uniform_prior():
-    ca, na, cb, nb = 40, 1000, 55, 1000
-    post_a, post_b = stats.beta(1 + ca, 1 + na - ca), stats.beta(1 + cb, 1 + nb - cb)
-    expected = stats.norm.cdf((post_b.mean() - post_a.mean()) / math.sqrt(post_a.var() + post_b.var()))
-    assert statistics.conversion_chance_to_beat_control(ca, na, cb, nb) == pytest.approx(expected, rel=1e-12)
-    # The normal approximation is close to the exact P(B > A) of the Beta posteriors.
-    exact, _ = integrate.quad(lambda x: post_a.pdf(x) * post_b.sf(x), 0, 0.2, limit=200)
-    assert statistics.conversion_chance_to_beat_control(ca, na, cb, nb) == pytest.approx(exact, abs=0.01)
-    assert statistics.conversion_chance_to_beat_control(0, 0, 0, 0) == pytest.approx(0.5)
-
-
-def test_revenue_chance_uses_mean_and_standard_error():
-    control = statistics.stats_from_sums(1000, 500_000, 20_000_000_000)
-    variant = statistics.stats_from_sums(1000, 560_000, 22_000_000_000)
-    expected = stats.norm.cdf(
-        (variant.mean - control.mean) / math.sqrt(control.variance / 1000 + variant.variance / 1000)
-    )
-    assert statistics.revenue_chance_to_beat_control(control, variant) == pytest.approx(expected)
-
-
-@settings(max_examples=200, deadline=None)
-@given(a=counts, b=counts)
-def test_chance_properties(a, b):
-    forward = statistics.conversion_chance_to_beat_control(a[0], a[1], b[0], b[1])
-    backward = statistics.conversion_chance_to_beat_control(b[0], b[1], a[0], a[1])
-    assert 0.0 <= forward <= 1.0
-    assert forward + backward == pytest.approx(1.0)
-
-
-@settings(max_examples=200, deadline=None)
-@given(a=summaries, b=summaries)
-def test_revenue_chance_properties(a, b):
-    sa, sb = statistics.Summary(a[2], a[0], a[1]), statistics.Summary(b[2], b[0], b[1])
-    forward = statistics.revenue_chance_to_beat_control(sa, sb)
-    assert 0.0 <= forward <= 1.0
-    assert forward + statistics.revenue_chance_to_beat_control(sb, sa) == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -536,3 +326,106 @@ def test_lift():
 
 
 # --------------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------------
+# Comparing a challenger with the control: fixed horizon, sequential, Holm
+# --------------------------------------------------------------------------------------------------
+
+
+def bernoulli(conversions, visitors):
+    return statistics.stats_from_sums(visitors, conversions, conversions)
+
+
+def test_fixed_horizon_matches_scipys_normal_test_on_the_difference():
+    a, b = bernoulli(400, 10_000), bernoulli(470, 10_000)
+    result = statistics.compare(a, b, statistics.FIXED_HORIZON)
+    se = math.sqrt(a.variance / a.n + b.variance / b.n)
+    z = (b.mean - a.mean) / se
+    assert result.p_value == pytest.approx(2 * stats.norm.sf(z), rel=1e-12)
+    absolute, relative = result.intervals(0.05)
+    c = stats.norm.ppf(0.975)
+    assert absolute == pytest.approx((b.mean - a.mean - c * se, b.mean - a.mean + c * se), rel=1e-12)
+    # Fieller: the ratios rho with (mean_b - rho mean_a)² = c² (v_b + rho² v_a), minus one.
+    va, vb = a.variance / a.n, b.variance / b.n
+    roots = sorted(np.roots([a.mean**2 - c**2 * va, -2 * a.mean * b.mean, b.mean**2 - c**2 * vb]).real)
+    assert relative == pytest.approx((roots[0] - 1, roots[1] - 1), rel=1e-9)
+    assert result.chance_to_beat_control == pytest.approx(stats.norm.cdf(z), rel=1e-12)
+
+
+def growthbook_half_width(variance, n, alpha, tuning=5000):
+    """GrowthBook's published sequential interval: s2 = variance · n, rho from alpha and N*."""
+    rho = math.sqrt((-2 * math.log(0.05) + math.log(-2 * math.log(0.05) + 1)) / tuning)
+    s2 = variance * n
+    return math.sqrt(s2) * math.sqrt(
+        (2 * (n * rho**2 + 1)) / (n**2 * rho**2) * math.log(math.sqrt(n * rho**2 + 1) / alpha)
+    )
+
+
+@pytest.mark.parametrize("visitors", [200, 2_000, 20_000, 200_000])
+def test_sequential_intervals_are_growthbooks_and_agree_with_the_p_value(visitors):
+    a, b = bernoulli(visitors // 20, visitors), bernoulli(visitors // 20 + visitors // 150, visitors)
+    result = statistics.compare(a, b)
+    absolute, _ = result.intervals(0.05)
+    half = growthbook_half_width(result.variance, result.n, 0.05)
+    assert absolute == pytest.approx((result.difference - half, result.difference + half), rel=1e-12)
+    # Duality: at level p, both intervals touch zero (the relative one is Fieller's).
+    if result.p_value < 1:
+        edges = [min(abs(low), abs(high)) / (high - low) for low, high in result.intervals(result.p_value)]
+        assert max(edges) == pytest.approx(0.0, abs=1e-9)
+        assert any(low < 0 < high for low, high in result.intervals(result.p_value * 0.999))
+        assert not any(low < 0 < high for low, high in result.intervals(result.p_value * 1.001))
+    # Always wider than one fixed-horizon look at the same data.
+    fixed = statistics.compare(a, b, statistics.FIXED_HORIZON)
+    assert result.p_value >= fixed.p_value
+    assert half > stats.norm.ppf(0.975) * math.sqrt(result.variance)
+
+
+def test_the_sequential_p_value_is_the_mixture_likelihood_ratio():
+    a, b = bernoulli(100, 2000), bernoulli(140, 2000)
+    result = statistics.compare(a, b)
+    tau2 = (-2 * math.log(0.05) + math.log(1 - 2 * math.log(0.05))) / 5000 * result.variance * result.n
+    v = result.variance
+    estimate = result.z * math.sqrt(v)
+    ratio = math.sqrt(v / (v + tau2)) * math.exp(tau2 * estimate**2 / (2 * v * (v + tau2)))
+    assert result.p_value == pytest.approx(min(1, 1 / ratio), rel=1e-10)
+
+
+def test_undefined_comparisons_have_no_interval_and_p_one():
+    for a, b in [
+        (bernoulli(0, 0), bernoulli(0, 0)),
+        (bernoulli(0, 100), bernoulli(0, 100)),
+        (bernoulli(1, 1), bernoulli(0, 1)),
+    ]:
+        result = statistics.compare(a, b)
+        assert result.p_value == 1.0 and result.intervals(0.05) == (None, None)
+        assert result.chance_to_beat_control == 0.5
+    zero_control = statistics.compare(bernoulli(0, 100), bernoulli(5, 100))
+    assert zero_control.relative is None and zero_control.intervals(0.05)[1] is None
+    # A control rate not yet clearly above zero leaves the relative interval unbounded.
+    assert statistics.compare(bernoulli(10, 200), bernoulli(40, 200)).intervals(0.05)[1] is None
+    with pytest.raises(ValueError, match="method"):
+        statistics.compare(bernoulli(1, 10), bernoulli(2, 10), "bayesian")
+
+
+def brute_force_holm(p_values, alpha):
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    rejected = set()
+    for rank, index in enumerate(order):
+        if p_values[index] < alpha / (len(p_values) - rank):
+            rejected.add(index)
+        else:
+            break
+    return rejected
+
+
+@settings(max_examples=300, deadline=None)
+@given(p_values=st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=10))
+def test_holm_rejects_what_the_step_down_procedure_rejects(p_values):
+    adjusted, levels = statistics.holm(p_values, 0.05)
+    assert {i for i, p in enumerate(adjusted) if p < 0.05} == brute_force_holm(p_values, 0.05)
+    assert all(p <= q <= 1 for p, q in zip(p_values, adjusted, strict=True))
+    # An interval at its level leaves out zero exactly when the adjusted p-value is below alpha.
+    assert all((p < level) == (q < 0.05) for p, q, level in zip(p_values, adjusted, levels, strict=True))
+    if len(p_values) == 1:
+        assert adjusted == [min(1.0, p_values[0])] and levels == [0.05]

@@ -10,11 +10,14 @@ FORM = {
     "goal_type": "revenue",
     "revenue_mode": "target",
     "revenue_target": "49.00",
+    "control_name": "Monthly first",
     "control_weight": 50,
     "b_name": "Annual first",
     "b_url": "/pricing-b",
     "b_weight": 50,
+    "method": "sequential",
     "minimum_sample": 200,
+    "minimum_conversions": 10,
     "cap_percentile": 99,
     "canonical_to_control": "on",
 }
@@ -55,9 +58,69 @@ def test_save_a_draft_then_launch_then_stop(client_as_owner, site):
     client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/launch/")
     test.refresh_from_db()
     assert test.status == "running"
-    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/stop/")
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/stop/", {"confirm": "yes"})
     test.refresh_from_db()
     assert test.status == "stopped" and test.stopped_at is not None
+
+
+def test_stop_asks_for_confirmation_first(client_as_owner, site, running_test):
+    url = f"/sites/{site.public_id}/split-tests/{running_test.pk}/stop/"
+    asked = client_as_owner.post(url)
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "cannot be undone" in page and 'name="confirm" value="yes"' in page
+    running_test.refresh_from_db()
+    assert running_test.status == "running"
+    assert client_as_owner.post(url, {"confirm": "yes"}).status_code == 302
+    running_test.refresh_from_db()
+    assert running_test.status == "stopped"
+
+
+def test_the_form_shows_each_field_once_and_saves_the_names_as_typed(client_as_owner, site):
+    page = client_as_owner.get(f"/sites/{site.public_id}/split-tests/new/").content.decode()
+    for name in ("name", "page", "control_name", "b_name", "goal_page", "revenue_target", "method"):
+        assert page.count(f'name="{name}"') == 1, name
+        assert page.count(f'id="id_{name}"') == 1, name
+    client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/new/",
+        {**FORM, "name": "Homepage hero test", "control_name": "Original hero", "action": "draft"},
+    )
+    test = SplitTest.objects.get()
+    assert test.name == "Homepage hero test"
+    assert [v.name for v in test.variants.all()] == ["Original hero", "Annual first"]
+
+
+def test_goal_fields_belong_to_their_goal_type(client_as_owner, site):
+    page = client_as_owner.get(f"/sites/{site.public_id}/split-tests/new/").content.decode()
+    assert 'data-goal="pageview"' in page and 'data-goal="revenue"' in page
+    missing = client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/new/", {**FORM, "goal_type": "pageview", "action": "draft"}
+    )
+    assert "Enter the page that counts as a conversion" in missing.content.decode()
+    # A page-view goal ignores the revenue target left in the (hidden) revenue fields.
+    client_as_owner.post(
+        f"/sites/{site.public_id}/split-tests/new/",
+        {**FORM, "goal_type": "pageview", "goal_page": "/thanks", "revenue_target": "abc", "action": "draft"},
+    )
+    test = SplitTest.objects.get()
+    assert (test.goal_type, test.goal_page, test.revenue_target) == ("pageview", "/thanks", None)
+
+
+def test_the_page_tells_draft_running_and_stopped_apart(client_as_owner, site):
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/new/", {**FORM, "action": "draft"})
+    test = SplitTest.objects.get()
+    url = f"/sites/{site.public_id}/split-tests/{test.pk}/"
+    draft = client_as_owner.get(url).content.decode()
+    assert "Once launched, the snippet" in draft and "The snippet already on your pages" not in draft
+    assert "Draft: not launched yet" in draft
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/launch/")
+    running = client_as_owner.get(url).content.decode()
+    assert "The snippet already on your pages runs this test" in running
+    assert "No winner yet: 0 of 200 visitors" in running
+    client_as_owner.post(f"/sites/{site.public_id}/split-tests/{test.pk}/stop/", {"confirm": "yes"})
+    stopped = client_as_owner.get(url).content.decode()
+    assert "Collecting data" not in stopped and "No winner yet" not in stopped
+    assert "Stopped before a verdict" in stopped and "This test is stopped" in stopped
 
 
 @pytest.mark.parametrize(
