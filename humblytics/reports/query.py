@@ -141,6 +141,26 @@ class Query:
         return self.apply_filters(views, "session")
 
 
+COMPARISONS = ("previous", "year", "off")
+
+
+def comparison_query(q: Query, compare: str) -> Query | None:
+    """The range ``q`` is compared with: the same number of days just before it ("previous"), the same
+    dates a year earlier ("year"; 29 February becomes the 28th), or None ("off"). Filters are kept."""
+    if compare == "previous":
+        return replace(q, start=q.start - dt.timedelta(days=q.days), end=q.start - dt.timedelta(days=1))
+    if compare == "year":
+        return replace(q, start=_year_before(q.start), end=_year_before(q.end))
+    return None
+
+
+def _year_before(day: dt.date) -> dt.date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
 def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
 

@@ -6,7 +6,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from humblytics.reports import widgets
-from humblytics.reports.query import ORDERS, dashboard_notice, parse_query_or_default
+from humblytics.reports.query import (
+    COMPARISONS,
+    ORDERS,
+    comparison_query,
+    dashboard_notice,
+    parse_query_or_default,
+)
 from revenue.shared_accounts import shared_account_warning
 from tracking import drops, snippet
 from tracking.access import get_site_for_user
@@ -27,6 +33,11 @@ def dashboard(request, site_id: str):
     if sort not in ORDERS:
         notices.append("Tables sort by visitors or revenue: sorting by visitors.")
         sort = "visitors"
+    compare = request.GET.get("compare", "previous")
+    if compare not in COMPARISONS:
+        notices.append("Figures compare with the previous period, the same period last year, or nothing.")
+        compare = "previous"
+    compare_query = comparison_query(query, compare)
     shared = shared_account_warning(site, request.user)
     if shared:
         notices.append(shared)
@@ -47,5 +58,9 @@ def dashboard(request, site_id: str):
             "revenue_tracked": has_views and widgets.tracks_revenue(site),
             "drops": [] if has_views else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,
+            "compare": compare,
+            "compare_query": compare_query,
+            # The same summary widget over the comparison range: a constant number of queries more.
+            "previous": widgets.summary(compare_query) if has_views and compare_query else None,
         },
     )

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlencode
 
 from django import template
+from django.utils.html import format_html
 
 from humblytics.lib.money import format_money
 from tracking.dimensions import LABELS
@@ -74,11 +75,11 @@ def dimension_value(value: str, dimension: str) -> str:
 
 @register.simple_tag(takes_context=True)
 def dashboard_url(context, **changes) -> str:
-    """The dashboard's query string for the current ``query``/``metric``/``sort`` with changes.
+    """The dashboard's query string for the current ``query``/``metric``/``sort``/``compare`` with changes.
 
-    ``period``/``start``/``end``, ``metric`` and ``sort`` replace; ``add_dimension`` with ``add_value``
-    adds a filter; ``remove`` drops the filter at that index. Built from the parsed query, so a bad
-    parameter in the address is not carried along.
+    ``period``/``start``/``end``, ``metric``, ``sort`` and ``compare`` replace; ``add_dimension`` with
+    ``add_value`` adds a filter; ``remove`` drops the filter at that index. Built from the parsed query,
+    so a bad parameter in the address is not carried along.
     """
     q = context["query"]
     period = changes.get("period", q.period)
@@ -99,6 +100,9 @@ def dashboard_url(context, **changes) -> str:
     sort = changes.get("sort", context.get("sort", "visitors"))
     if sort != "visitors":
         pairs.append(("sort", sort))
+    compare = changes.get("compare", context.get("compare", "previous"))
+    if compare != "previous":
+        pairs.append(("compare", compare))
     return "?" + urlencode(pairs)
 
 
@@ -226,3 +230,26 @@ def from_earlier_visits(row) -> bool:
 @register.filter
 def any_from_earlier_visits(rows) -> bool:
     return any(from_earlier_visits(row) for row in rows)
+
+
+@register.simple_tag
+def delta(current, previous, kind: str = "count", better: str = "up"):
+    """The change from ``previous`` to ``current`` as a small badge: relative for counts and money,
+    percentage points for rates (``kind="rate"``). ``better`` says which way is good (bounce rate: down).
+    Empty when either side is unknown or both are zero."""
+    if current is None or previous is None or (not current and not previous):
+        return ""
+    if kind == "rate":
+        change = (current - previous) * 100
+        text = f"{abs(change):.1f} pts"
+    elif previous == 0:
+        change, text = 1, "new"
+    else:
+        change = (current - previous) / previous * 100
+        text = f"{abs(change):.0f}%"
+    if round(change, 1) == 0:
+        return format_html('<span class="delta flat" title="Same as the comparison period">= 0%</span>')
+    direction = "up" if change > 0 else "down"
+    arrow = "▲" if change > 0 else "▼"
+    mood = "good" if direction == better else "bad"
+    return format_html('<span class="delta {} {}">{} {}</span>', direction, mood, arrow, text)
