@@ -1,14 +1,22 @@
 """Bot detection: whether a user agent is a person's browser, and if not, why (ingest's drop reason).
 
-Every hit is checked before anything else, so the check is cheap: one precompiled regex and a bounded
-cache per user agent string.
+Three sources, checked in order: the project's own named families below (headless and automation
+tools, synthetic monitors, HTTP libraries, link previews, the big crawlers: each with its reason);
+the maintained ``crawler-user-agents`` list (MIT, a pinned PyPI package, refreshed by upgrading it),
+less the few of its patterns that match real in-app browsers (``data/bots.json``); and generic
+"bot", "crawler", "spider", "scanner" tokens, matched on word boundaries so that "Botswana" and
+"CamScanner" are people. Every hit is checked before anything else, so the check is cheap:
+precompiled regexes and a bounded cache per user agent string.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from tracking.useragents import MAX_USER_AGENT_LENGTH
@@ -57,6 +65,21 @@ _BOT_SUBSTRINGS = {
         "jsdom",
         "htmlunit",
         "cypress",
+        # AI agents that drive a real browser for someone; they say so in the user agent.
+        "google-agent",
+        "manus/",
+        "manus-user",
+        "operator/",
+        "browserbase",
+        "browser-use",
+        "steel-browser",
+        "hyperbrowser",
+        "anchorbrowser",
+        "chatgpt agent",
+        "mistralai-user",
+        "amzn-user",
+        "claude-code/",
+        "dejaclick",
     ),
     UPTIME_MONITOR: (
         "uptimerobot",
@@ -95,6 +118,15 @@ _BOT_SUBSTRINGS = {
         "speedcurve",
         "nodeping",
         "hyperping",
+        "synthetic",
+        "thousandeyes",
+        "gomezagent",
+        "dynatrace",
+        "sitescope",
+        "alertsite",
+        "dotcom-monitor",
+        "apica",
+        "kuma/",
     ),
     HTTP_LIBRARY: (
         "curl/",
@@ -242,26 +274,51 @@ _BOT_SUBSTRINGS = {
         "sqlmap",
         "wpscan",
     ),
-    # Generic tokens last: a named family above is a better label for the same match.
-    BOT_USER_AGENT: (
-        "bot",
-        "crawl",
-        "spider",
-        "slurp",
-        "scrape",
-        "+http",
-        "fetcher",
-        "preview",
-        "archiver",
-        "checker",
-        "monitor",
-        "scanner",
-        "validator",
-    ),
 }
-# Phone brands whose name contains "bot" (Cubot): a match on "bot" right after these is no bot.
-_BOT_FALSE_PREFIXES = ("cu",)
 
+# Generic tokens, on word boundaries: "bot" ends a word (Googlebot, robot, "bots" too, never
+# "Botswana"); "scanner", "monitor" and the like start one (never "CamScanner"). Cubot is a phone.
+_GENERIC_BOT_RE = re.compile(
+    r"(?<!cu)bots?(?![a-z])|crawl|spider|slurp|scrape|\+https?:"
+    r"|(?<![a-z])(?:fetcher|preview|archiver|checker|monitor|scanner|validator)(?![a-z])"
+)
+
+# Every browser and web view that can run the snippet starts its user agent so (Opera before 15 said
+# "Opera/9.80"); native HTTP stacks (CFNetwork, Dalvik, okhttp) and tools do not.
+_BROWSER_PREFIXES = ("mozilla/", "opera/")
+
+# crawler-user-agents: case-sensitive regexes, one per crawler; most are plain text.
+_CRAWLER_DATA = resources.files("crawleruseragents").joinpath("crawler-user-agents.json")
+_OVERRIDES_PATH = Path(__file__).parent / "data" / "bots.json"
+_ISBOT_PATH = Path(__file__).parent / "data" / "isbot" / "patterns.json"
+_CASE_CLASS_RE = re.compile(r"\[([a-zA-Z])([a-zA-Z])\]")
+_REGEX_CHARS_RE = re.compile(r"[\[\]()^$|?*+{}]")
+
+
+def _fold_case_class(match: re.Match) -> str:
+    first, second = match.groups()
+    return first if first.lower() == second.lower() else match.group()
+
+
+def _crawler_patterns() -> tuple[list[str], list[str]]:
+    """``(texts, regexes)`` of the crawler list, lower-cased (matched case-insensitively, as the
+    package's own case-insensitive mode does), less the patterns ``data/bots.json`` ignores. Most
+    patterns are plain text once "[bB]ot"-style classes are folded: those join the one trie below."""
+    ignored = set(json.loads(_OVERRIDES_PATH.read_text(encoding="utf-8"))["ignored_crawler_patterns"])
+    texts, regexes = [], []
+    for entry in json.loads(_CRAWLER_DATA.read_text(encoding="utf-8")):
+        pattern = entry["pattern"]
+        if pattern in ignored:
+            continue
+        folded = _CASE_CLASS_RE.sub(_fold_case_class, pattern).lower()
+        if _REGEX_CHARS_RE.search(re.sub(r"\\.", "", folded)):
+            regexes.append(folded)
+        else:
+            texts.append(re.sub(r"\\(.)", r"\1", folded))
+    return texts, regexes
+
+
+_CRAWLER_TEXTS, _CRAWLER_REGEXES = _crawler_patterns()
 _BOT_REASON_BY_SUBSTRING: dict[str, str] = {}
 for _reason, _substrings in _BOT_SUBSTRINGS.items():
     for _substring in _substrings:
@@ -288,6 +345,24 @@ def _trie_pattern(words: Collection[str]) -> str:
 
 
 _BOT_RE = re.compile(_trie_pattern(_BOT_REASON_BY_SUBSTRING))
+_CRAWLER_TEXT_RE = re.compile(_trie_pattern(_CRAWLER_TEXTS))
+_CRAWLER_REGEX_RE = re.compile("|".join(f"(?:{pattern})" for pattern in _CRAWLER_REGEXES))
+
+
+def _isbot_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """isbot's patterns (Unlicense, vendored in data/isbot/) for lower-cased user agents: those
+    anchored at the start, tried once at position 0, and the rest, searched for anywhere."""
+    replacements = json.loads(_OVERRIDES_PATH.read_text(encoding="utf-8"))["isbot_replacements"]
+    patterns = [replacements.get(p, p) for p in json.loads(_ISBOT_PATH.read_text(encoding="utf-8"))]
+    anchored = [p[1:] for p in patterns if p.startswith("^")]
+    floating = [p for p in patterns if not p.startswith("^")]
+    return (
+        re.compile("|".join(f"(?:{pattern})" for pattern in anchored)),
+        re.compile("|".join(f"(?:{pattern})" for pattern in floating)),
+    )
+
+
+_ISBOT_START_RE, _ISBOT_RE = _isbot_patterns()
 
 
 @lru_cache(maxsize=4096)
@@ -295,22 +370,26 @@ def _bot_reason(user_agent: str) -> str | None:
     if not user_agent:
         return EMPTY_USER_AGENT
     lowered = user_agent.lower()
-    for match in _BOT_RE.finditer(lowered):
-        found = match.group()
-        start = match.start()
-        if found == "bot" and lowered[max(0, start - 2) : start] in _BOT_FALSE_PREFIXES:
-            continue
-        return _BOT_REASON_BY_SUBSTRING[found]
+    # The project's named families first: they carry the most telling reason.
+    if match := _BOT_RE.search(lowered):
+        return _BOT_REASON_BY_SUBSTRING[match.group()]
     if len(user_agent) < MIN_USER_AGENT_LENGTH:
         return SHORT_USER_AGENT
+    if _CRAWLER_TEXT_RE.search(lowered) or _CRAWLER_REGEX_RE.search(lowered):
+        return CRAWLER
+    if _GENERIC_BOT_RE.search(lowered) or _ISBOT_START_RE.match(lowered) or _ISBOT_RE.search(lowered):
+        return BOT_USER_AGENT
+    if not lowered.startswith(_BROWSER_PREFIXES):
+        return HTTP_LIBRARY
     return None
 
 
 def bot_reason(user_agent: str | None) -> str | None:
     """Why this user agent is not a person (one of ``BOT_REASONS``), or None for a browser.
 
-    Crawlers, link-preview fetchers, uptime and speed monitors, headless browsers, HTTP libraries,
-    generic "bot/crawl/spider" tokens, and empty or very short user agents. Only the user agent is
+    Crawlers, link-preview fetchers, uptime, speed and synthetic monitors, headless browsers and
+    browser-driving agents, HTTP libraries, the crawler-user-agents list, generic "bot/crawl/spider"
+    tokens on word boundaries, and empty or very short user agents. Only the user agent is
     judged: a headless browser that sends a real browser's user agent passes. Cached per string.
     """
     return _bot_reason((user_agent or "").strip()[:MAX_USER_AGENT_LENGTH])

@@ -92,7 +92,7 @@ BOTS = [
     ("PostmanRuntime/7.36.0", "http_library"),
     ("Apache-HttpClient/4.5.14 (Java/17.0.9)", "http_library"),
     ("Mozilla/5.0 (compatible; MyCustomCrawler/1.0)", "bot_user_agent"),
-    ("Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)", "bot_user_agent"),
+    ("Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)", "crawler"),
     ("ExampleScraper/1.0 (contact: ops@example.com)", "bot_user_agent"),
     ("Mozilla/5.0 (compatible; SomeNewBot/0.1)", "bot_user_agent"),
 ]
@@ -131,3 +131,63 @@ def test_every_bot_name_is_matched_inside_a_user_agent(reason, substring):
 def test_bot_check_cuts_very_long_user_agents():
     assert bot_reason(CHROME_WINDOWS + " " * 5000 + "Googlebot") is None
     assert bot_reason(CHROME_WINDOWS + " x" * 200 + " Googlebot") == "crawler"
+
+
+CHROME_ANDROID_WV = (
+    "Mozilla/5.0 (Linux; Android 13; SM-S911B Build/TP1A.220624.014; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36"
+)
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        # Substrings that used to drop people: CamScanner's "scanner", carriers named "Botswana".
+        CHROME_ANDROID_WV + " CamScanner/6.50.0",
+        CHROME_ANDROID_WV + " [FB_IAB/FB4A;FBAV/441.0.0.33.113;] Mascom Botswana",
+        IPHONE + " [FBAN/FBIOS;FBAV/456.0.0.41.106;FBCR/Orange Botswana;FBID/phone;FBLC/en_US;FBOP/5]",
+        # In-app browsers.
+        IPHONE + " Instagram 325.0.0.35.91 (iPhone14,5; iOS 17_4; en_US; en; scale=3.00; 1170x2532)",
+        CHROME_ANDROID_WV + " musical_ly_2023307020 JsSdk/1.0 NetType/WIFI Channel/googleplay",
+        IPHONE + " LinkedInApp/9.29.8",
+        CHROME_ANDROID_WV + " Line/13.21.1/IAB",
+        IPHONE + " Snapchat/12.70.0.36 (like Safari/8617.1.17.10.5, panda)",
+        CHROME_ANDROID_WV + " Viber/11.9.5.8",
+        CHROME_ANDROID_WV + " MMWEBID/4064 MicroMessenger/7.0.10.1580(0x27000A34) Process/tools NetType/WIFI",
+        # Electron desktop apps are people too.
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Code/1.115.0 "
+        "Chrome/142.0.7444.265 Electron/39.8.5 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.14; rv:60.0) Gecko/20100101 Thunderbird/60.6.1 Lightning/6.2.6.1",
+    ],
+)
+def test_in_app_browsers_are_people(user_agent):
+    assert bot_reason(user_agent) is None
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "reason"),
+    [
+        (CHROME_WINDOWS + " Google-Agent", "headless_browser"),
+        (CHROME_WINDOWS + " Manus/1.0", "headless_browser"),
+        (CHROME_WINDOWS + " DatadogSynthetics", "uptime_monitor"),
+        (CHROME_WINDOWS + " RuxitSynthetic/1.0 v123 t456", "uptime_monitor"),
+        (CHROME_WINDOWS + " NewRelicSynthetics/1.0", "uptime_monitor"),
+        ("Mozilla/5.0 (compatible; Yeti/1.1; +http://naver.me/spd)", "crawler"),  # crawler-user-agents
+        (
+            "Mozilla/5.0 (compatible; Mixnode) AppleWebKit/537.36 (KHTML, like Gecko)",
+            "bot_user_agent",
+        ),  # isbot
+        ("Mozilla/5.0 (compatible; FooBots 1.0)", "bot_user_agent"),
+        ("Dalvik/2.1.0 (Linux; U; Android 13; SM-S911B Build/TP1A.220624.014)", "http_library"),
+        ("MyApp/1 iPhone5,2 iOS/10_1 CFNetwork/808.3 Darwin/16.3.0", "http_library"),
+    ],
+)
+def test_automation_monitors_and_listed_crawlers_are_bots(user_agent, reason):
+    assert bot_reason(user_agent) == reason
+
+
+def test_every_maintained_pattern_compiles_and_the_ignored_ones_exist():
+    texts = set(bots._CRAWLER_TEXTS)
+    assert len(texts) > 1000  # the crawler-user-agents list, not a handful
+    assert "ning/" not in texts and "googlebot/" in texts
