@@ -44,6 +44,11 @@ def request_ip(request) -> str:
     )
 
 
+def sign_up_throttle_keys(request, view_kwargs) -> list[str]:
+    """Sign-ups count per client address (keyed digest: no raw address in the cache)."""
+    return [f"signup-ip:{ratelimit.anonymous(request_ip(request))}"]
+
+
 class ApiKeyUser:
     """Who a bearer key acts as: the key itself, for exactly one site."""
 

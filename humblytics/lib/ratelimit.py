@@ -1,11 +1,14 @@
 """Fixed-window counters in the Django cache (Redis when configured, else per process)."""
 
+import functools
 import hashlib
 import hmac
 import time
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.shortcuts import render
 
 
 def anonymous(value: str) -> str:
@@ -41,3 +44,27 @@ def count(key: str, window_seconds: int, now: float | None = None) -> int:
         except ValueError:
             continue  # expired between add and incr: add again
     return 1
+
+
+def throttle_posts(
+    keys: Callable[..., Iterable[str]], *, limit_setting: str, window_seconds: int, message: str
+) -> Callable:
+    """View decorator: every POST counts once on each of ``keys(request, kwargs)``; past the limit
+    (the setting named ``limit_setting``; 0: no limit) on any of them it is answered 429 with
+    ``message`` and a Retry-After, and the view does not run."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def throttled(request, *args, **kwargs):
+            limit = getattr(settings, limit_setting)
+            if request.method == "POST" and limit > 0:
+                now = time.time()
+                if any(count(key, window_seconds, now) > limit for key in list(keys(request, kwargs))):
+                    response = render(request, "throttled.html", {"message": message}, status=429)
+                    response["Retry-After"] = str(int(window_seconds - now % window_seconds) + 1)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return throttled
+
+    return decorator
