@@ -25,14 +25,15 @@ def payments_in_range(q: Query) -> QuerySet[Payment]:
     """Payments made in range, in the report currency, matching the filters.
 
     Under any filter only attributed payments can match: the filters apply to the payment's session
-    (``page``: the session has a view of that page, at any time, so an older visit still counts).
+    (``page``: the session has a view of that page, at any time, so an older visit still counts). A
+    debit that failed after succeeding was never a payment: it counts nowhere, not even as gross.
     """
     payments = Payment.objects.filter(
         site=q.site,
         settlement_currency=q.currency or "",
         created_at__gte=q.start_at,
         created_at__lt=q.end_at,
-    )
+    ).exclude(status=Payment.Status.FAILED)
     if q.filters:
         payments = q.apply_filters(payments.filter(session__isnull=False), "session", page_in_range=False)
     return payments
@@ -107,9 +108,12 @@ _NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE 
 
 
 def payment_frame(q: Query) -> PaymentFrame:
-    if q.filters:
-        raise ValueError("the payment frame covers unfiltered ranges only")
+    """Under filters nothing is taken for granted: "a visitor of the range" means one with a session in
+    range that matches the filters (a ``page`` filter: with a view of that page in range), so every
+    payer is looked up, as ``_paid_by_range_visitor`` does."""
     rows = _frame_rows(q)
+    if q.filters:
+        rows = [(*row[:_OWN_SESSION], False, False, *row[_FIRST_VALUE:]) for row in rows]
     totals = {
         "revenue": sum(row[_NET] for row in rows),
         "gross": sum(row[_GROSS] for row in rows),
@@ -206,7 +210,7 @@ def _group_by_value(attributed: list[tuple], index: int, converted) -> dict[str,
 def _frame(q: Query) -> PaymentFrame | None:
     """The query's payment frame when the caller computed it (the dashboard does, for its eleven
     breakdowns); a single report is cheaper with its own aggregate."""
-    return q.memo.get("payment_frame") if q.rollups and not q.filters else None
+    return q.memo.get("payment_frame") if q.rollups else None
 
 
 def revenue_summary(q: Query, visitors: int) -> dict[str, Any]:

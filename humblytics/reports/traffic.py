@@ -15,12 +15,18 @@ from typing import Any
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
+from humblytics.reports.grouped import GroupedTraffic
 from humblytics.reports.query import Query
 from tracking import rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, View
 
 _IN_CHUNK = 2000  # SQLite caps bound parameters
+
+
+def _grouped(q: Query) -> GroupedTraffic | None:
+    """The grouped figures the dashboard computed for this query (``widgets.overview``), if any."""
+    return q.memo.get("grouped_traffic") if q.rollups else None
 
 
 def _session_figures(sessions: QuerySet[Session], overlap: Exists | None = None) -> dict[str, Any]:
@@ -58,6 +64,9 @@ def _earlier_sessions(q: Query, tail: Query, dimension: str | None = None) -> Ex
 
 def traffic_summary(q: Query) -> dict[str, Any]:
     """``{visitors, sessions, bounces, session_views, duration, pageviews}`` of the range."""
+    grouped = _grouped(q)
+    if grouped is not None:
+        return dict(grouped.summary)
     through = q.built_through
     if through is None:
         figures = _session_figures(q.sessions())
@@ -180,6 +189,9 @@ def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
     frame = q.memo.get("traffic_frame") if q.rollups and not q.filters else None
     if frame is not None:
         return frame[dimension]
+    grouped = _grouped(q)
+    if grouped is not None:
+        return grouped.by_value[dimension]
     through = q.built_through
     if through is None:
         return _raw_traffic_by_value(q, dimension)
@@ -334,6 +346,9 @@ def _raw_traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[s
 
 def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """Visitors (distinct per bucket), sessions and page views per bucket start (naive local)."""
+    grouped = _grouped(q)
+    if grouped is not None and grouped.granularity == granularity:
+        return grouped.buckets
     through = q.built_through
     if through is None or granularity == "hour":
         return _raw_traffic_buckets(q, granularity)

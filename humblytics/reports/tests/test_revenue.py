@@ -192,3 +192,24 @@ def test_another_sites_payments_never_count(june, other_site):
     make_payment(other_site, "ch_other", "2025-06-10 00:00", 99999, currency="gbp")
     assert reports.revenue_summary(june_query(june), 3)["revenue"] == 7800
     assert report_currency(Site.objects.get(pk=other_site.pk)) == "gbp"
+
+
+def test_a_debit_that_failed_after_succeeding_counts_nowhere(site):
+    paid = make_session(site, "d1", [("2025-06-03 10:00", "/pricing")], channel="Email")
+    bounced = make_session(site, "d2", [("2025-06-04 10:00", "/pricing")], channel="Paid Search")
+    make_payment(site, "ch_ok", "2025-06-03 10:05", 5000, session=paid, page="/pricing")
+    make_payment(
+        site,
+        "ch_sepa",
+        "2025-06-04 10:05",
+        7000,
+        refunded=7000,
+        session=bounced,
+        page="/pricing",
+        status=Payment.Status.FAILED,
+    )
+    q = june_query(site)
+    figures = reports.revenue_summary(q, 2)
+    assert (figures["payments"], figures["gross_revenue"], figures["revenue"]) == (1, 5000, 5000)
+    assert figures["conversion_rate"] == 0.5
+    assert list(reports.revenue_by_dimension(q, "channel")) == ["Email"]
