@@ -25,3 +25,11 @@ def create_site(
             # A public id collision (36^7 ids) is rare but possible: draw again.
             continue
     raise RuntimeError("Could not allocate a unique site id")
+
+
+def same_domain_site(user, domain: str, *, exclude: Site | None = None) -> Site | None:
+    """One of ``user``'s sites that already has ``domain`` (two would split its visitors), if any."""
+    sites = Site.objects.filter(memberships__user=user, domain=domain)
+    if exclude is not None:
+        sites = sites.exclude(pk=exclude.pk)
+    return sites.first()

@@ -15,7 +15,7 @@ from tracking import apikeys, drops, enrich, ingest, retention, snippet
 from tracking.access import get_site_for_user
 from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
-from tracking.sites import create_site
+from tracking.sites import create_site, same_domain_site
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -42,7 +42,7 @@ def list_sites(request):
 @require_http_methods(["GET", "POST"])
 def new_site(request):
     form = SiteForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _duplicate_domain(form, request.user):
         site = create_site(request.user, **form.cleaned_data)
         messages.success(request, f"{site.name} is ready. Paste the snippet into your pages.")
         return redirect("reports:dashboard", site_id=site.public_id)
@@ -56,7 +56,7 @@ def site_settings(request, site_id: str):
     if request.method == "POST":
         site, membership = get_site_for_user(request.user, site_id, owner_only=True)
     form = SiteForm(request.POST or None, instance=site)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _duplicate_domain(form, request.user, site):
         form.save()
         messages.success(request, "Settings saved.")
         return redirect(reverse("tracking:settings", args=[site.public_id]))
@@ -75,6 +75,18 @@ def site_settings(request, site_id: str):
             "tab": "general",
         },
     )
+
+
+def _duplicate_domain(form: SiteForm, user, site: Site | None = None) -> bool:
+    """Refuses a domain the user already tracks in another site: its visitors would be split."""
+    twin = same_domain_site(user, form.cleaned_data["domain"], exclude=site)
+    if twin is not None:
+        form.add_error(
+            "domain",
+            f"Your site “{twin.name}” already tracks {twin.domain}. Two sites for one domain would split "
+            "its visitors and payments between them: use that site, or delete it first.",
+        )
+    return twin is not None
 
 
 def _cors(response: HttpResponse) -> HttpResponse:

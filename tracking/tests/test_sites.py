@@ -168,3 +168,31 @@ def test_create_site_command_rejects_bad_timezone(owner):
     with pytest.raises(CommandError, match="not a time zone"):
         call_command("create_site", "example.com", owner="owner", timezone="Nowhere")
     assert not Site.objects.exists()
+
+
+def test_a_second_site_for_the_same_domain_is_refused_with_the_first_named(client_as_owner, site):
+    response = client_as_owner.post(
+        "/sites/new/", {"name": "Again", "domain": "https://www.Example.com/", "timezone": "UTC"}
+    )
+    assert response.status_code == 200
+    assert "Your site “Example” already tracks example.com" in response.content.decode()
+    assert Site.objects.count() == 1
+
+
+def test_changing_a_domain_to_another_of_my_sites_is_refused_but_keeping_it_is_fine(
+    client_as_owner, site, owner
+):
+    from tracking.sites import create_site
+
+    shop = create_site(owner, name="Shop", domain="shop.test")
+    url = f"/sites/{shop.public_id}/settings/"
+    response = client_as_owner.post(url, {"name": "Shop", "domain": "example.com", "timezone": "UTC"})
+    assert "already tracks example.com" in response.content.decode()
+    response = client_as_owner.post(url, {"name": "Shop 2", "domain": "shop.test", "timezone": "UTC"})
+    assert response.status_code == 302
+
+
+def test_another_users_site_on_the_same_domain_is_neither_refused_nor_revealed(client, other_user, site):
+    client.force_login(other_user)
+    response = client.post("/sites/new/", {"name": "Mine", "domain": "example.com", "timezone": "UTC"})
+    assert response.status_code == 302
