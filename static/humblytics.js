@@ -102,7 +102,7 @@
     last = l.href;
     H.viewId = newId();
     var p = { site: site, view_id: H.viewId, url: l.href, referrer: ref,
-      screen_width: (w.innerWidth || screen.width) | 0, type: "pageview" };
+      screen_width: screen.width | 0, type: "pageview" };
     if (v) p.variant = v;
     try { w.dispatchEvent(new CustomEvent("humblytics:view", { detail: { viewId: H.viewId } })); } catch (e) {}
     queue.push(p);

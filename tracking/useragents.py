@@ -116,6 +116,12 @@ _MOBILE_TOKENS = (
     "kaios",
 )
 
+# Windows, Linux desktops, Chrome OS. Not Macintosh: iPadOS in desktop mode sends a Mac user agent.
+_DESKTOP_TOKENS = ("windows nt", "x11;", "cros ")
+# No Mac has a screen narrower than this (in CSS pixels); every iPad does, so a Mac user agent on a
+# narrower screen is an iPad in desktop mode.
+MAC_MIN_SCREEN_WIDTH = 1280
+
 _resolver_lock = threading.Lock()
 _resolver: Any = None
 
@@ -165,6 +171,9 @@ def _device_from_user_agent(user_agent: str) -> str | None:
         return MOBILE
     if "android" in lowered:
         return TABLET
+    # Desktop systems are desktops in a window of any size (the width is the screen's anyway).
+    if any(token in lowered for token in _DESKTOP_TOKENS):
+        return DESKTOP
     return None
 
 
@@ -198,4 +207,7 @@ def parse_user_agent(user_agent: str | None, screen_width: int | None = None) ->
     Results are cached per (user agent, width class), so a repeated user agent costs a dict lookup.
     """
     ua = (user_agent or "").strip()[:MAX_USER_AGENT_LENGTH]
-    return _parse_ua(ua, _device_from_width(screen_width))
+    width_device = _device_from_width(screen_width)
+    if width_device == DESKTOP and "Macintosh" in ua and screen_width < MAC_MIN_SCREEN_WIDTH:
+        width_device = TABLET
+    return _parse_ua(ua, width_device)

@@ -205,14 +205,19 @@ def test_it_names_browser_os_and_device(user_agent, browser, os, device):
     [
         # iPadOS in desktop mode sends a Mac user agent: the screen gives it away.
         (SAFARI_MAC, 820, "tablet"),
+        (SAFARI_MAC, 1024, "tablet"),
+        (SAFARI_MAC, 1280, "desktop"),
         (SAFARI_MAC, 1440, "desktop"),
+        # A desktop system is a desktop, whatever the screen (or a narrow window) says.
+        (CHROME_WINDOWS, 500, "desktop"),
+        (CHROME_WINDOWS, 800, "desktop"),
         (SAFARI_MAC, None, "desktop"),
         (SAFARI_MAC, 0, "desktop"),
-        ("Mozilla/5.0 (X11; SomethingOS) Foo/1.0 (like a browser)", 400, "mobile"),
-        ("Mozilla/5.0 (X11; SomethingOS) Foo/1.0 (like a browser)", 575, "mobile"),
-        ("Mozilla/5.0 (X11; SomethingOS) Foo/1.0 (like a browser)", 576, "tablet"),
-        ("Mozilla/5.0 (X11; SomethingOS) Foo/1.0 (like a browser)", 991, "tablet"),
-        ("Mozilla/5.0 (X11; SomethingOS) Foo/1.0 (like a browser)", 992, "desktop"),
+        ("Mozilla/5.0 (SomethingOS) Foo/1.0 (like a browser)", 400, "mobile"),
+        ("Mozilla/5.0 (SomethingOS) Foo/1.0 (like a browser)", 575, "mobile"),
+        ("Mozilla/5.0 (SomethingOS) Foo/1.0 (like a browser)", 576, "tablet"),
+        ("Mozilla/5.0 (SomethingOS) Foo/1.0 (like a browser)", 991, "tablet"),
+        ("Mozilla/5.0 (SomethingOS) Foo/1.0 (like a browser)", 992, "desktop"),
         # The user agent wins when it is explicit.
         (SAFARI_IPHONE, 1440, "mobile"),
         (CHROME_WINDOWS.replace("Windows NT 10.0; Win64; x64", "Linux; Android 13; SM-X200"), 400, "tablet"),
