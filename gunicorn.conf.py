@@ -21,7 +21,8 @@ keepalive = 5
 # with mkstemp, so a shared directory is safe).
 _SHM = "/dev/shm"  # noqa: S108
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
-# Time for a stopping worker to finish its request and write its ingest buffer.
+# Time for a stopping worker to finish its request and write its ingest buffer (with the database down
+# it leaves the rest in the ingest spool after a few seconds, for the next worker).
 graceful_timeout = 30
 
 

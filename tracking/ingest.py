@@ -4,9 +4,10 @@
 that decide the answer (bot, unknown site, hostname); ``store`` writes admitted views in one transaction
 per batch. ``ingest`` is both, synchronously, and returns ``Accepted`` or ``Dropped(reason)`` (tests, the
 demo, commands). The HTTP view calls ``submit``, which with ``INGEST_BUFFER`` on (the default when DEBUG
-is off) answers as soon as the view is admitted and leaves the write to this process's ``IngestBuffer``
-(``tracking.buffer``; see its docstring for the loss window). Nothing here stores the IP address or the
-user agent: they only feed the daily-salted visitor hash and enrichment.
+is off) answers as soon as the view is admitted and written to this worker's spool, and leaves the
+database write to its ``IngestBuffer`` (``tracking.buffer``; see its docstring for what a 202 promises).
+Nothing here stores the IP address or the user agent, not even in the spool: ``prepare`` turns them into
+the daily-salted visitor hashes and the enrichment results as soon as the view is admitted.
 """
 
 import datetime as dt
@@ -18,11 +19,12 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.db import connection as db_connection
 
 from tracking import bots, buffer, channels, drops, enrich, referrers, sessions, useragents, visitors
 from tracking.models import Session, Site, View
+from tracking.useragents import ClientInfo
 
 MAX_BODY_BYTES = 8 * 1024
 MAX_URL_LENGTH = 2048
@@ -41,6 +43,15 @@ class BadEvent(Exception):
 
 class UnknownSite(Exception):
     pass
+
+
+class Unavailable(Exception):
+    """The view cannot be kept now (database down with nothing cached, spool full): answer 503."""
+
+    def __init__(self, message: str, retry_after: int = 10):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -204,15 +215,33 @@ _site_cache: dict[str, tuple[float, Site | None]] = {}
 # views of a deleted site are soon answered 404 rather than accepted and never stored. One indexed
 # lookup per site per worker every few seconds costs nothing measurable.
 _SITE_CACHE_SECONDS = 3.0
+# After a failed lookup, serve the last known answers without asking the database for this long, so an
+# outage does not cost every request a connection attempt.
+_DATABASE_BACKOFF_SECONDS = 1.0
+_database_down_until = 0.0
 
 
 def resolve_site(public_id: str) -> Site | None:
-    """Site lookup with a short in-process cache (a hot path: every hit needs it)."""
+    """Site lookup with a short in-process cache (a hot path: every hit needs it).
+
+    When the database fails, the last known answer is served however old it is (the spool keeps the
+    views until the database is back); a site never seen by this worker raises ``Unavailable``.
+    """
+    global _database_down_until
     now = time.monotonic()
     cached = _site_cache.get(public_id)
-    if cached is not None and cached[0] > now:
+    if cached is not None and (cached[0] > now or now < _database_down_until):
         return cached[1]
-    site = Site.objects.filter(public_id=public_id).first()
+    try:
+        site = Site.objects.filter(public_id=public_id).first() if now >= _database_down_until else None
+    except DatabaseError:
+        _database_down_until = now + _DATABASE_BACKOFF_SECONDS
+        db_connection.close()
+        site = None
+    if now < _database_down_until:
+        if cached is not None:
+            return cached[1]
+        raise Unavailable("the database is unavailable; try again shortly")
     if len(_site_cache) > 10_000:
         _site_cache.clear()
     _site_cache[public_id] = (now + _SITE_CACHE_SECONDS, site)
@@ -225,12 +254,35 @@ def forget_site(public_id: str) -> None:
 
 @dataclass(frozen=True)
 class Pending:
-    """An admitted view waiting to be stored. Holds the IP and user agent in memory only."""
+    """An admitted view waiting to be stored: what will be stored, never the IP or the user agent."""
 
     site: Site
     event: Event
-    visitor: Visitor
     now: dt.datetime
+    hashes: tuple[str, str]  # today's and yesterday's visitor hash
+    client: ClientInfo
+    country: str
+
+
+def prepare(site: Site, event: Event, visitor: Visitor, now: dt.datetime) -> Pending:
+    """Hash and enrich an admitted view at once, so the IP and user agent go no further than this.
+
+    Raises ``Unavailable`` when today's salt is not cached in this worker and the database cannot give it
+    (the first view of a UTC day during an outage): without it the view could never be stored.
+    """
+    try:
+        hashes = visitors.visitor_hashes(now, site.pk, visitor.ip, visitor.user_agent)
+    except DatabaseError:
+        db_connection.close()
+        raise Unavailable("the database is unavailable; try again shortly") from None
+    return Pending(
+        site,
+        event,
+        now,
+        hashes,
+        useragents.parse_user_agent(visitor.user_agent, event.screen_width),
+        enrich.country_for(visitor.ip, visitor.country_header),
+    )
 
 
 def admit(event: Event, visitor: Visitor) -> Site | Dropped:
@@ -251,19 +303,78 @@ def ingest(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Dropp
     site = admit(event, visitor)
     if isinstance(site, Dropped):
         return site
-    return store([Pending(site, event, visitor, now)])[0]
+    return store([prepare(site, event, visitor, now)])[0]
 
 
 def submit(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Queued | Dropped:
-    """The HTTP path: admit, then buffer (``INGEST_BUFFER``) or store synchronously. Raises UnknownSite."""
+    """The HTTP path: admit, then spool and buffer (``INGEST_BUFFER``) or store synchronously.
+
+    Raises UnknownSite, or Unavailable when the view cannot be kept (database down and nothing cached,
+    buffer or spool full): a 503 rather than a 202 that could not be honoured.
+    """
     site = admit(event, visitor)
     if isinstance(site, Dropped):
-        drops.count_drop(event.site, site.reason, event.hostname, now)
+        try:
+            drops.count_drop(event.site, site.reason, event.hostname, now)
+        except DatabaseError:
+            db_connection.close()  # a count for the Settings page, not a view: not worth a 503
         return site
-    pending = Pending(site, event, visitor, now)
-    if settings.INGEST_BUFFER and buffer.get_buffer(store).add(pending):
-        return Queued()
-    return store([pending])[0]
+    pending = prepare(site, event, visitor, now)
+    try:
+        if settings.INGEST_BUFFER and get_buffer().add(pending):
+            return Queued()
+    except buffer.BufferFull:
+        raise Unavailable("too many views are waiting for the database; try again later", 30) from None
+    except buffer.SpoolError as exc:
+        raise Unavailable(str(exc), 30) from None
+    try:
+        return store([pending])[0]
+    except DatabaseError:
+        db_connection.close()
+        raise Unavailable("the database is unavailable; try again shortly") from None
+
+
+def get_buffer() -> buffer.IngestBuffer:
+    """This worker's buffer, spooling with this module's codec."""
+    return buffer.get_buffer(store, buffer.Codec(spool_record, from_spool))
+
+
+def spool_record(pending: Pending) -> dict:
+    """The spool's JSON record of an admitted view (``tracking.spool``): no IP, no user agent."""
+    event, client = pending.event, pending.client
+    return {
+        "site": pending.site.pk,
+        "at": pending.now.isoformat(),
+        "event": [event.site, event.view_id, event.url, event.hostname, event.path, event.referrer],
+        "width": event.screen_width,
+        "variant": event.variant,
+        "hashes": list(pending.hashes),
+        "client": [client.browser, client.os, client.device],
+        "country": pending.country,
+    }
+
+
+def from_spool(records: list[dict]) -> tuple[list[Pending], int]:
+    """Admitted views back from spool records; records of sites deleted since are counted, not returned."""
+    sites = Site.objects.in_bulk({record["site"] for record in records})
+    pendings = []
+    for record in records:
+        site = sites.get(record["site"])
+        if site is None:
+            continue
+        public_id, view_id, url, hostname, path, referrer = record["event"]
+        event = Event(public_id, view_id, url, hostname, path, referrer, record["width"], record["variant"])
+        pendings.append(
+            Pending(
+                site,
+                event,
+                dt.datetime.fromisoformat(record["at"]),
+                tuple(record["hashes"]),
+                ClientInfo(*record["client"]),
+                record["country"],
+            )
+        )
+    return pendings, len(records) - len(pendings)
 
 
 def store(pendings: Sequence[Pending]) -> list[Accepted]:
@@ -292,7 +403,7 @@ def store(pendings: Sequence[Pending]) -> list[Accepted]:
 
 
 def _store(pendings: Sequence[Pending], *, check_existing: bool) -> list[Accepted]:
-    hashes = [visitors.visitor_hashes(p.now, p.site.pk, p.visitor.ip, p.visitor.user_agent) for p in pendings]
+    hashes = [p.hashes for p in pendings]
     sessions.lock_visitors(h[0] for h in hashes)
     existing = _stored_views(pendings) if check_existing else {}
     since = min(p.now for p in pendings) - sessions.SESSION_IDLE_TIMEOUT
@@ -352,7 +463,7 @@ class _BatchSessions:
             and sessions.is_open(session, now)
         ]
         if not candidates:
-            session = _new_session(site, event, pending.visitor, hashes[0], now)
+            session = _new_session(pending, hashes[0])
             self.new.append(session)
             self.recent[(site.pk, hashes[0])] = session
             return session
@@ -418,10 +529,10 @@ def _insert(rows: Sequence[Session] | Sequence[View], key: tuple[str, ...]) -> N
             row._state.adding = False
 
 
-def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, now: dt.datetime) -> Session:
+def _new_session(pending: Pending, visitor_hash: str) -> Session:
+    site, event, now, client = pending.site, pending.event, pending.now, pending.client
     referrer = referrers.referrer_source(event.referrer, site.domain)
     utm = channels.utm_from_url(event.url)
-    client = useragents.parse_user_agent(visitor.user_agent, event.screen_width)
     return Session(
         site=site,
         visitor_hash=visitor_hash,
@@ -441,7 +552,7 @@ def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, 
         utm_campaign=utm.campaign,
         utm_term=utm.term,
         utm_content=utm.content,
-        country=enrich.country_for(visitor.ip, visitor.country_header),
+        country=pending.country,
         browser=client.browser[:64],
         os=client.os[:64],
         device=client.device,
@@ -449,8 +560,17 @@ def _new_session(site: Site, event: Event, visitor: Visitor, visitor_hash: str, 
 
 
 def warm_up() -> None:
-    """Build what the first hit would otherwise pay for (user agent matchers, ~0.2 s)."""
+    """At worker start: build what the first hit would otherwise pay for (user agent matchers, ~0.2 s),
+    fetch the day's salts while the database answers, and start the buffer thread, which adopts the
+    spool segments of stopped workers at once."""
     useragents.parse_user_agent(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36"
     )
+    try:
+        visitors.visitor_hashes(dt.datetime.now(dt.UTC), 0, "", "")
+    except DatabaseError:
+        # Down at start: this worker answers 503 until it can read today's salt.
+        db_connection.close()
+    if settings.INGEST_BUFFER:
+        get_buffer().start()

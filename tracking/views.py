@@ -1,7 +1,10 @@
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,12 +20,17 @@ from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, tim
 from tracking.models import ApiKey, Site, View
 from tracking.sites import create_site, same_domain_site
 
+logger = logging.getLogger(__name__)
+
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def sign_up(request):
     if request.user.is_authenticated:
         return redirect("tracking:sites")
+    if not settings.SIGNUP_OPEN:
+        status = 403 if request.method == "POST" else 200
+        return render(request, "registration/signup.html", {"closed": True}, status=status)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -98,13 +106,32 @@ def _cors(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _unavailable(message: str, retry_after: int) -> HttpResponse:
+    response = JsonResponse({"error": message}, status=503)
+    response["Retry-After"] = str(retry_after)
+    return _cors(response)
+
+
 @csrf_exempt
 def collect_event(request):
-    """POST /api/event: 202 stored (or buffered) or dropped, 400 bad input, 404 unknown site, 413 too large.
+    """POST /api/event: 202 stored (or spooled) or dropped, 400 bad input, 404 unknown site, 413 too large,
+    503 (JSON, Retry-After) when the view cannot be kept now.
 
-    Everything that decides the answer runs before it; with ``INGEST_BUFFER`` the write itself happens
-    in this worker's ingest buffer a moment later (``ingest.submit``).
+    Everything that decides the answer runs before it; with ``INGEST_BUFFER`` the view is in this
+    worker's spool before the 202 and written to the database a moment later (``ingest.submit``). The
+    answer is always JSON with CORS headers, whatever fails: a beacon's page must never see an HTML 500.
     """
+    try:
+        return _collect_event(request)
+    except DatabaseError:
+        logger.warning("event API: database error", exc_info=True)
+        return _unavailable("the database is unavailable; try again shortly", 10)
+    except Exception:
+        logger.exception("event API failed")
+        return _cors(JsonResponse({"error": "internal error"}, status=500))
+
+
+def _collect_event(request):
     if request.method == "OPTIONS":
         return _cors(HttpResponse(status=204))
     if request.method != "POST":
@@ -145,6 +172,8 @@ def collect_event(request):
         result = ingest.submit(event, visitor, timezone.now())
     except ingest.UnknownSite:
         return _cors(JsonResponse({"error": f"unknown site {event.site}"}, status=404))
+    except ingest.Unavailable as exc:
+        return _unavailable(exc.message, exc.retry_after)
     if isinstance(result, ingest.Dropped):
         return _cors(JsonResponse({"ok": True, "dropped": result.reason}, status=202))
     return _cors(JsonResponse({"ok": True}, status=202))

@@ -28,7 +28,7 @@ def pending(site, view_id, *, ip="203.0.113.9", now=T0, path="/pricing"):
         json.dumps({"site": site.public_id, "view_id": view_id, "url": f"https://example.com{path}"}).encode()
     )
     visitor = ingest.Visitor(ip=ip, user_agent=CHROME)
-    return ingest.Pending(ingest.admit(event, visitor), event, visitor, now)
+    return ingest.prepare(ingest.admit(event, visitor), event, visitor, now)
 
 
 @pytest.fixture
@@ -109,7 +109,8 @@ def test_a_full_buffer_refuses(site):
     buffer = ingest_buffer.IngestBuffer(ingest.store, interval=3600, max_batch=500, max_pending=1)
     try:
         assert buffer.add(pending(site, "a" * 22))
-        assert not buffer.add(pending(site, "b" * 22))
+        with pytest.raises(ingest_buffer.BufferFull):
+            buffer.add(pending(site, "b" * 22))
     finally:
         buffer._items.clear()
         buffer.close()
