@@ -169,6 +169,8 @@ INGEST_SPOOL_DIR = env_str("INGEST_SPOOL_DIR") or str(BASE_DIR / ".spool")
 # Dashboard reports read finished days from daily rollup tables (built every minute by the worker).
 REPORT_ROLLUPS = env_bool("REPORT_ROLLUPS", True)
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)  # per username and IP per 15 min
+# Anyone may create an account at /accounts/signup/ (true), or only operators add users (false).
+SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 10, minimum=0)  # sign-up POSTs per hour; 0: no limit
 # Stripe key checks (each ~10 calls to Stripe from this server) per hour, per user and per site; 0: no limit.
 STRIPE_KEY_CHECKS_PER_HOUR = env_int("STRIPE_KEY_CHECKS_PER_HOUR", 10, minimum=0)

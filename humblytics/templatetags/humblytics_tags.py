@@ -4,12 +4,18 @@ import re
 from urllib.parse import urlencode
 
 from django import template
+from django.conf import settings
 from django.utils.html import format_html
 
 from humblytics.lib.money import format_money
 from tracking.dimensions import LABELS
 
 register = template.Library()
+
+
+@register.simple_tag
+def signup_open() -> bool:
+    return settings.SIGNUP_OPEN
 
 
 @register.simple_tag
