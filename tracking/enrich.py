@@ -10,7 +10,12 @@ ingest pipeline, so each is cheap: precompiled regexes, and bounded caches where
 from __future__ import annotations
 
 import ipaddress
+import logging
+from functools import lru_cache
+from typing import Any
 
+import maxminddb
+from django.conf import settings
 from iptocc import country_code as _iptocc_country_code
 
 # Re-exported for tracking.snippet, which checks bots here until it imports tracking.bots.
@@ -27,18 +32,48 @@ def _country_from_header(value: str | None) -> str:
     return ""
 
 
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=4)
+def _geoip_reader(path: str) -> Any:
+    """The MaxMind-format database at ``path``, opened once per process (memory-mapped); None when it
+    cannot be read, so a bad path costs one log line, not every hit."""
+    try:
+        return maxminddb.open_database(path)
+    except (OSError, ValueError) as exc:
+        logger.error("GEOIP_DATABASE %s cannot be read (%s); using the built-in table", path, exc)
+        return None
+
+
+def _country_from_geoip(path: str, ip: str) -> str:
+    reader = _geoip_reader(path)
+    if reader is None:
+        return ""
+    try:
+        record = reader.get(ip)
+    except ValueError:
+        return ""
+    country = (record or {}).get("country") or (record or {}).get("registered_country") or {}
+    code = country.get("iso_code") if isinstance(country, dict) else None
+    return code.upper() if isinstance(code, str) and len(code) == 2 else ""
+
+
 def country_for(ip: str | None, header_value: str | None = None) -> str:
     """ISO 3166 alpha-2 country of a visitor, "" when unknown.
 
     A proxy's country header (``COUNTRY_HEADER``, e.g. ``CF-IPCountry``) wins when it holds a real
-    country code; otherwise the offline ``iptocc`` table is asked (private and reserved addresses have
-    no country). Not cached: a lookup costs ~0.1 µs, less than a cache hit, and a cache would keep
-    visitors' IP addresses in memory for no gain.
+    country code; then the MaxMind-format database at ``GEOIP_DATABASE`` when one is configured (a
+    GeoLite2/GeoIP2 Country or City file, or any file with ``country.iso_code``); then the offline
+    ``iptocc`` table (private and reserved addresses have no country). Not cached: a lookup costs
+    about a microsecond, and a cache would keep visitors' IP addresses in memory for no gain.
     """
     if code := _country_from_header(header_value):
         return code
     if not ip:
         return ""
+    if (path := getattr(settings, "GEOIP_DATABASE", "")) and (code := _country_from_geoip(path, ip)):
+        return code
     try:
         code = _iptocc_country_code(ip)
     except (TypeError, ValueError):

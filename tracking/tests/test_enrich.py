@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import pytest
+from django.test import override_settings
 
 from tracking.enrich import client_ip, country_for
 
@@ -64,3 +67,26 @@ def test_client_ip(remote_addr, forwarded_for, trusted, expected):
 )
 def test_country(ip, header, expected):
     assert country_for(ip, header) == expected
+
+
+GEOIP_TEST_DB = str(Path(__file__).parent / "data" / "GeoLite2-Country-Test.mmdb")
+
+
+def test_a_maxmind_database_is_asked_when_configured(settings):
+    # MaxMind's own test database (tests/data, MIT): 89.160.20.112/28 is in Sweden there.
+    settings.GEOIP_DATABASE = GEOIP_TEST_DB
+    assert country_for("89.160.20.113") == "SE"
+    # The proxy's header still wins; an address the file does not know falls back to the table.
+    assert country_for("89.160.20.113", "DE") == "DE"
+    assert country_for("8.8.8.8") == country_for_without_geoip("8.8.8.8")
+    assert country_for("10.0.0.1") == ""
+
+
+def country_for_without_geoip(ip):
+    with override_settings(GEOIP_DATABASE=""):
+        return country_for(ip)
+
+
+def test_an_unreadable_database_falls_back_to_the_table(settings, caplog):
+    settings.GEOIP_DATABASE = "/nonexistent/GeoLite2-Country.mmdb"
+    assert country_for("8.8.8.8") == country_for_without_geoip("8.8.8.8") == "US"
