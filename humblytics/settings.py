@@ -8,7 +8,7 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from humblytics.lib.env import check_production_secrets, env_bool, env_int, env_list, env_str
+from humblytics.lib.env import check_production_secrets, email_settings, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -172,6 +172,8 @@ LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)  # per 
 # Anyone may create an account at /accounts/signup/ (true), or only operators add users (false).
 SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 10, minimum=0)  # sign-up POSTs per hour; 0: no limit
+# Password reset e-mails requested per client address and per e-mail address per hour; 0: no limit.
+PASSWORD_RESETS_PER_HOUR = env_int("PASSWORD_RESETS_PER_HOUR", 5, minimum=0)
 # Stripe key checks (each ~10 calls to Stripe from this server) per hour, per user and per site; 0: no limit.
 STRIPE_KEY_CHECKS_PER_HOUR = env_int("STRIPE_KEY_CHECKS_PER_HOUR", 10, minimum=0)
 
@@ -239,6 +241,27 @@ STRIPE_BACKOFF_SECONDS = 1.0
 STRIPE_BACKFILL_DAYS = env_int("STRIPE_BACKFILL_DAYS", 90, minimum=1, maximum=3650)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
 COUNTRY_HEADER = env_str("COUNTRY_HEADER") or ""
+
+# E-mail (password resets, invitations): printed on the console unless EMAIL_URL or EMAIL_HOST is set.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Humblytics <humblytics@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1, maximum=300)
+if env_str("EMAIL_URL"):
+    globals().update(email_settings(env_str("EMAIL_URL")))
+elif env_str("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = env_str("EMAIL_HOST")
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER") or ""
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if globals().get("EMAIL_USE_TLS") and globals().get("EMAIL_USE_SSL"):
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true (STARTTLS or implicit TLS)"
+    )
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -49,6 +49,15 @@ def sign_up_throttle_keys(request, view_kwargs) -> list[str]:
     return [f"signup-ip:{ratelimit.anonymous(request_ip(request))}"]
 
 
+def password_reset_throttle_keys(request, view_kwargs) -> list[str]:
+    """Reset e-mails count per client address and per e-mail address, so nobody can flood one inbox."""
+    email = request.POST.get("email", "").strip().lower()
+    return [
+        f"reset-ip:{ratelimit.anonymous(request_ip(request))}",
+        f"reset-email:{ratelimit.anonymous(email)}",
+    ]
+
+
 class ApiKeyUser:
     """Who a bearer key acts as: the key itself, for exactly one site."""
 

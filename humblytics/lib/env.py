@@ -1,6 +1,7 @@
 """Typed environment readers that refuse nonsense at start-up."""
 
 import os
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,3 +68,48 @@ def check_production_secrets(values: dict[str, list[str]], published: dict[str, 
                 f"{name} is the published development value from settings.py; with DEBUG off set your own "
                 "secret (or set DEBUG=true for a local run)"
             )
+
+
+_EMAIL_SCHEMES = {
+    "smtp": (False, False),
+    "smtp+tls": (True, False),
+    "submission": (True, False),
+    "smtps": (False, True),
+}
+
+
+def email_settings(url: str) -> dict[str, object]:
+    """Django e-mail settings from ``EMAIL_URL``: ``console:``, ``smtp://user:password@host:25``,
+    ``smtp+tls://…:587`` (STARTTLS, also ``?tls=true``) or ``smtps://…:465`` (implicit TLS).
+
+    User and password are percent-decoded, so an ``@`` in a password is written ``%40``.
+    """
+    parsed = urlsplit(url.strip())
+    scheme = parsed.scheme.lower()
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme not in _EMAIL_SCHEMES:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with console:, smtp://, smtp+tls:// or smtps://, got {parsed.scheme!r}"
+        )
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ImproperlyConfigured("EMAIL_URL has a port that is not a number") from None
+    if not parsed.hostname:
+        raise ImproperlyConfigured(
+            "EMAIL_URL must name the mail server, e.g. smtp://user:pass@mail.example.com:587"
+        )
+    use_tls, use_ssl = _EMAIL_SCHEMES[scheme]
+    query = {key.lower(): value.lower() for key, value in parse_qsl(parsed.query)}
+    use_tls = use_tls or query.get("tls") in _TRUE
+    use_ssl = use_ssl or query.get("ssl") in _TRUE
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parsed.hostname,
+        "EMAIL_PORT": port or (465 if use_ssl else 587 if use_tls else 25),
+        "EMAIL_HOST_USER": unquote(parsed.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+    }
