@@ -7,8 +7,12 @@ connection in words the site owner can act on; nothing imported before a failure
 
 import datetime as dt
 import logging
+import time
 
 import stripe
+from django.conf import settings
+from django.db import DatabaseError
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from humblytics.lib.encryption import DecryptionError
@@ -63,6 +67,10 @@ def sync_connection(
         secret_key = StripeConnection.objects.values_list("secret_key", flat=True).get(pk=connection_id)
         client, counter = build_client(secret_key, counter, account_id=connection.account_id)
         _run(Syncer.start(connection, client, run, now, token), kind)
+    except DatabaseError as exc:
+        # The database dropped mid-run: the cleanup must not run on the dead connection.
+        _fail_on_fresh_connection(run, connection, token, counter.calls, now, exc)
+        token = None
     except Exception as exc:
         status, message = _failure(exc, connection_id)
         run.fail(message, counter.calls, timezone.now())
@@ -76,8 +84,42 @@ def sync_connection(
         run.finish(counter.calls, timezone.now())
         connection.mark_synced(now)
     finally:
-        connection.release_lock(token)
+        if token is not None:
+            connection.release_lock(token)
     return run
+
+
+# Waits between attempts to record a failure caused by the database itself (about half a minute in all).
+_DATABASE_RETRY_SECONDS = (0, 1, 2, 4, 8, 15)
+
+
+def _fail_on_fresh_connection(
+    run: SyncRun, connection: StripeConnection, token: str, calls: int, now: dt.datetime, exc: DatabaseError
+) -> None:
+    """Close the run, record the error for the owner and release the lock, each time on a new database
+    connection, while the database comes back. If it stays down, the lock's lease runs out and the next run
+    marks this one interrupted: nothing is lost either way (the cursor moves only after commits)."""
+    retry_at = timezone.now() + dt.timedelta(minutes=settings.STRIPE_SYNC_INTERVAL_MINUTES)
+    message = (
+        f"The database connection was lost during the sync ({type(exc).__name__}). Nothing imported was "
+        f"lost; the next sync, at about {retry_at:%H:%M} UTC, resumes from where this one stopped."
+    )
+    for delay in _DATABASE_RETRY_SECONDS:
+        time.sleep(delay)
+        db_connection.close()
+        try:
+            run.fail(message, calls, timezone.now())
+            connection.mark_failed(StripeConnection.Status.ERROR, message, now)
+            connection.release_lock(token)
+            return
+        except DatabaseError:
+            continue
+    logger.error(
+        "Stripe sync of connection %s: database unreachable (%s); run %s is closed by the next sync",
+        connection.pk,
+        exc,
+        run.pk,
+    )
 
 
 def _choose_kind(connection: StripeConnection, now: dt.datetime) -> str:
