@@ -168,10 +168,17 @@ INGEST_BUFFER_MAX_PENDING = env_int("INGEST_BUFFER_MAX_PENDING", 50_000, minimum
 INGEST_SPOOL_DIR = env_str("INGEST_SPOOL_DIR") or str(BASE_DIR / ".spool")
 # Dashboard reports read finished days from daily rollup tables (built every minute by the worker).
 REPORT_ROLLUPS = env_bool("REPORT_ROLLUPS", True)
+# Report budget (humblytics/reports/budget.py): at most this many reports compute at once across every
+# web worker (PostgreSQL advisory locks), each query stopped after the timeout; ingest keeps the rest.
+REPORT_CONCURRENCY = env_int("REPORT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64)
+REPORT_QUEUE_SECONDS = env_int("REPORT_QUEUE_SECONDS", 10, minimum=0, maximum=120)
+REPORT_STATEMENT_TIMEOUT_MS = env_int("REPORT_STATEMENT_TIMEOUT_MS", 30_000, minimum=100, maximum=600_000)
 LOGIN_FAILURES_ALLOWED = env_int("LOGIN_FAILURES_ALLOWED", 5, minimum=1)  # per username and IP per 15 min
 # Anyone may create an account at /accounts/signup/ (true), or only operators add users (false).
 SIGNUP_OPEN = env_bool("SIGNUP_OPEN", True)
 SIGNUP_RATE_PER_IP = env_int("SIGNUP_RATE_PER_IP", 10, minimum=0)  # sign-up POSTs per hour; 0: no limit
+# Days a team invitation link (sent to an e-mail address without an account) keeps working.
+INVITATION_VALID_DAYS = env_int("INVITATION_VALID_DAYS", 7, minimum=1, maximum=90)
 # Password reset e-mails requested per client address and per e-mail address per hour; 0: no limit.
 PASSWORD_RESETS_PER_HOUR = env_int("PASSWORD_RESETS_PER_HOUR", 5, minimum=0)
 # Stripe key checks (each ~10 calls to Stripe from this server) per hour, per user and per site; 0: no limit.
@@ -241,6 +248,8 @@ STRIPE_BACKOFF_SECONDS = 1.0
 STRIPE_BACKFILL_DAYS = env_int("STRIPE_BACKFILL_DAYS", 90, minimum=1, maximum=3650)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=10)
 COUNTRY_HEADER = env_str("COUNTRY_HEADER") or ""
+# Optional MaxMind-format (.mmdb) country or city database, e.g. GeoLite2-Country.mmdb.
+GEOIP_DATABASE = env_str("GEOIP_DATABASE") or ""
 
 # E-mail (password resets, invitations): printed on the console unless EMAIL_URL or EMAIL_HOST is set.
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "Humblytics <humblytics@localhost>"

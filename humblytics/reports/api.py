@@ -7,6 +7,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from humblytics.reports import widgets
+from humblytics.reports.budget import budgeted
 from humblytics.reports.query import GRANULARITIES, QueryError, parse_query
 from tracking.access import api_site
 from tracking.dimensions import DIMENSIONS
@@ -95,6 +96,7 @@ def _query(request, site):
 
 
 @extend_schema(parameters=RANGE_PARAMETERS, responses=SummaryResponse)
+@budgeted(api=True)
 @api_view(["GET"])
 def summary(request, site_id: str):
     """Visitors, sessions, page views, bounce rate and revenue figures for the range."""
@@ -126,6 +128,7 @@ def summary(request, site_id: str):
     ],
     responses=BreakdownResponse,
 )
+@budgeted(api=True)
 @api_view(["GET"])
 def breakdown(request, site_id: str):
     """Visitors and attributed revenue per value of one dimension."""
@@ -158,6 +161,7 @@ def breakdown(request, site_id: str):
     ],
     responses=TimeseriesResponse,
 )
+@budgeted(api=True)
 @api_view(["GET"])
 def timeseries(request, site_id: str):
     """Visitors, sessions, page views and revenue per hour, day, week or month (in the time zone)."""

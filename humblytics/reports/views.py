@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from humblytics.reports import widgets
+from humblytics.reports.budget import budgeted
 from humblytics.reports.query import (
     COMPARISONS,
     ORDERS,
@@ -20,6 +21,7 @@ from tracking.access import get_site_for_user
 
 @login_required
 @require_http_methods(["GET"])
+@budgeted(api=False)
 def dashboard(request, site_id: str):
     site, membership = get_site_for_user(request.user, site_id)
     query, error = parse_query_or_default(site, request.GET)
