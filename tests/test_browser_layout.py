@@ -57,6 +57,8 @@ def customer_pages(site: Site, test_id: int) -> dict[str, str]:
         "settings": f"{s}/settings/",
         "revenue-settings": f"{s}/settings/revenue/",
         "api-keys": f"{s}/settings/api/",
+        "team": f"{s}/settings/team/",
+        "password-change": "/accounts/password_change/",
         "payments": f"{s}/payments/",
         "split-tests": f"{s}/split-tests/",
         "split-test-new": f"{s}/split-tests/new/",

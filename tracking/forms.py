@@ -106,3 +106,19 @@ class DeleteSiteForm(forms.Form):
         if value != self.site.domain:
             raise forms.ValidationError(f"Type {self.site.domain} exactly to delete this site.")
         return value
+
+
+class InviteForm(forms.Form):
+    who = forms.CharField(
+        label="User name or e-mail",
+        max_length=254,
+        help_text="Someone with an account is added at once; an e-mail address without one gets a link.",
+    )
+    role = forms.ChoiceField(
+        choices=[("viewer", "Viewer: sees reports"), ("owner", "Owner: also changes settings and the team")],
+        initial="viewer",
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[("viewer", "Viewer"), ("owner", "Owner")])

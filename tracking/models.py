@@ -255,3 +255,31 @@ class DropCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} {self.reason} of {self.site_id} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class Invitation(models.Model):
+    """An invitation to a site for an e-mail address without an account yet. Only a SHA-256 of the
+    link's token is stored; the link works once, until ``expires_at``, for whoever signs up or logs in
+    with it (the address is where it was sent, not a check on the account)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.site.public_id}"
+
+    def is_open(self, now) -> bool:
+        return self.accepted_at is None and now < self.expires_at
+
+    def mark_accepted(self, now) -> None:
+        self.accepted_at = now
+        self.save(update_fields=["accepted_at"])

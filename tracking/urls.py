@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracking import views
+from tracking import team_views, views
 
 app_name = "tracking"
 
@@ -13,4 +13,21 @@ urlpatterns = [
     path(
         "sites/<str:site_id>/settings/api/<int:key_id>/revoke/", views.revoke_api_key, name="revoke_api_key"
     ),
+    path("sites/<str:site_id>/settings/team/", team_views.team_settings, name="team"),
+    path(
+        "sites/<str:site_id>/settings/team/<int:membership_id>/remove/",
+        team_views.remove_member,
+        name="remove_member",
+    ),
+    path(
+        "sites/<str:site_id>/settings/team/<int:membership_id>/role/",
+        team_views.change_role,
+        name="change_role",
+    ),
+    path(
+        "sites/<str:site_id>/settings/team/invitations/<int:invitation_id>/revoke/",
+        team_views.revoke_invitation,
+        name="revoke_invitation",
+    ),
+    path("invite/<str:token>/", team_views.accept_invitation, name="accept_invitation"),
 ]
