@@ -6,6 +6,7 @@ import json
 
 from django.utils import timezone
 
+from revenue.models import StripeConnection
 from splittests import assignment
 from splittests.models import SplitTest
 from splittests.variant_urls import is_safe
@@ -91,13 +92,15 @@ def tests_config(site: Site, tests: list[SplitTest], hashes: tuple[str, str], no
 def render(site: Site, request) -> tuple[str, Caching]:
     """The script for ``GET /hmbl.min.js`` and how it may be cached. The site's domain rides along
     so that the snippet can refuse to redirect anywhere else (static/humblytics.js)."""
+    # Payment Link tagging only matters to a site whose Stripe revenue we read.
+    links = StripeConnection.objects.filter(site=site).exists()
     tests = running_tests(site)
     if not tests:
-        return snippet.template(False), Caching.SHARED
+        return snippet.template(False, links), Caching.SHARED
     now = timezone.now()
     hashes = snippet.visitor_hashes_for(site, request, now)
     if hashes is None:
         # Bots get no test; a shared cache must not hand this test-free script to everyone.
-        return snippet.template(False), Caching.PER_AGENT
+        return snippet.template(False, links), Caching.PER_AGENT
     config = {"t": tests_config(site, tests, hashes, now), "d": site.domain.lower()}
-    return snippet.with_config(config), Caching.PERSONAL
+    return snippet.with_config(config, links), Caching.PERSONAL

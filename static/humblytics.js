@@ -7,7 +7,7 @@
  *   data-api="URL"        event endpoint (default: /api/event on the script's origin)
  *   data-allow-local      also send from localhost, file: pages and automated browsers
  *   data-payment-link-domains="pay.example.com"  custom domains of your Stripe Payment Links
- *                         (buy.stripe.com is always covered)
+ *                         (buy.stripe.com is always covered; sites with Stripe connected only)
  *
  * window.Humblytics.viewId  id of the current page view (22 URL-safe random chars). Send it with
  *                           your checkout request and store it as `humblytics_view_id` metadata
@@ -148,6 +148,7 @@
 
   view(d.referrer);
 
+  // <payment-links> (the server drops this block for sites with no Stripe connection)
   // Payment Links carry the view id as client_reference_id; view ids fit Stripe's rule for it
   // (letters, digits, - and _, at most 200). One the page set itself is left alone.
   var links = ["buy.stripe.com"].concat((attr("data-payment-link-domains") || "").split(/[\s,]+/));
@@ -162,6 +163,7 @@
   };
   d.addEventListener("click", tag, true);
   d.addEventListener("auxclick", tag, true);
+  // </payment-links>
 
   // Single-page apps: a new path or query is a new view; hash-only changes are not.
   var nav = () => {

@@ -5,6 +5,7 @@ import gzip
 import brotli
 import pytest
 
+from revenue.models import StripeConnection
 from tracking import snippet
 
 
@@ -55,3 +56,9 @@ def test_the_etag_changes_with_the_script(client, url):
 def test_core_script_is_at_most_1_3_kib_on_the_wire(client, url):
     # The budget for the script a site without a running split test sends.
     assert len(client.get(url, headers={"Accept-Encoding": "br"}).content) <= 1.3 * 1024
+
+
+def test_payment_link_tagging_is_sent_only_to_sites_with_stripe_connected(client, site, url):
+    assert b"client_reference_id" not in client.get(url).content
+    StripeConnection.objects.create(site=site, secret_key="sk_test_" + "x" * 24, key_hint="sk_test_…xxxx")
+    assert b"client_reference_id" in client.get(url).content

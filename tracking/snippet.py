@@ -21,6 +21,9 @@ from tracking.models import Site
 
 CONFIG_MARKER = "/*!HMBL_CONFIG*/null"
 _SPLIT_BLOCK = re.compile(r"^\s*// <split-tests>.*?^\s*// </split-tests>\s*$", re.MULTILINE | re.DOTALL)
+_PAYMENT_LINKS_BLOCK = re.compile(
+    r"^\s*// <payment-links>.*?^\s*// </payment-links>\s*$", re.MULTILINE | re.DOTALL
+)
 
 
 def tag_for(request, site: Site) -> str:
@@ -36,11 +39,15 @@ def minify(source: str) -> str:
     return rjsmin.jsmin(source, keep_bang_comments=True)
 
 
-@functools.lru_cache(maxsize=2)
-def template(with_split_tests: bool) -> str:
+@functools.lru_cache(maxsize=4)
+def template(with_split_tests: bool, with_payment_links: bool = False) -> str:
+    """The minified script with only the optional blocks a site uses: split tests (a running test) and
+    Payment Link tagging (a Stripe connection). A site that uses neither gets the smallest script."""
     source = (settings.BASE_DIR / "static" / "humblytics.js").read_text(encoding="utf-8")
     if not with_split_tests:
         source = _SPLIT_BLOCK.sub("", source)
+    if not with_payment_links:
+        source = _PAYMENT_LINKS_BLOCK.sub("", source)
     minified = minify(source)
     if CONFIG_MARKER not in minified:
         raise RuntimeError("static/humblytics.js lost its /*!HMBL_CONFIG*/null marker")
@@ -61,11 +68,11 @@ def visitor_hashes_for(site: Site, request, now) -> tuple[str, str] | None:
     return visitors.visitor_hashes(now, site.pk, ip, user_agent)
 
 
-def with_config(config: dict) -> str:
-    """The full script (split tests included) carrying ``config``."""
+def with_config(config: dict, with_payment_links: bool = False) -> str:
+    """The script with split tests carrying ``config``."""
     # "</" cannot appear inside the JSON of a script, so no one can break out with a test URL.
     payload = json.dumps(config, separators=(",", ":")).replace("</", "<\\/")
-    return template(True).replace(CONFIG_MARKER, payload, 1)
+    return template(True, with_payment_links).replace(CONFIG_MARKER, payload, 1)
 
 
 @dataclass(frozen=True)
