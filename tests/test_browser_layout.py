@@ -58,6 +58,7 @@ def customer_pages(site: Site, test_id: int) -> dict[str, str]:
         "revenue-settings": f"{s}/settings/revenue/",
         "api-keys": f"{s}/settings/api/",
         "team": f"{s}/settings/team/",
+        "sharing": f"{s}/settings/sharing/",
         "password-change": "/accounts/password_change/",
         "payments": f"{s}/payments/",
         "split-tests": f"{s}/split-tests/",

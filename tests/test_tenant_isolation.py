@@ -25,8 +25,9 @@ from revenue.models import Payment, StripeConnection
 from splittests.lifecycle import TestSpec as Spec
 from splittests.lifecycle import VariantSpec, create_test
 from splittests.models import SplitTest
+from tracking import sharing, team
 from tracking.apikeys import create_api_key
-from tracking.models import ApiKey, Membership, Site
+from tracking.models import ApiKey, Invitation, Membership, ShareLink, Site
 
 SITE_PARAM = "<str:site_id>"
 PARAM_RE = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -155,7 +156,17 @@ def victim(site):
         settlement_currency="usd",
         net=5000,
     )
-    return {"site": site, "test_id": test.pk, "key_id": key_row.pk, "key": key}
+    invitation = team.invite(site, "friend@example.com", "viewer", invited_by=None, now=timezone.now())
+    link, _ = sharing.create_share_link(site, "Victim link", created_by=None)
+    return {
+        "site": site,
+        "test_id": test.pk,
+        "key_id": key_row.pk,
+        "key": key,
+        "membership_id": Membership.objects.get(site=site).pk,
+        "invitation_id": invitation.invitation.pk,
+        "link_id": link.pk,
+    }
 
 
 @pytest.fixture
@@ -168,7 +179,10 @@ def intruder(other_site, other_user):
 
 def fill(route: Route, site_id: str, objects: dict) -> str:
     """The route's URL with the site id and real object ids; fails naming a parameter it cannot fill."""
-    fillers = {"site_id": site_id, "test_id": objects["test_id"], "key_id": objects["key_id"]}
+    fillers = {"site_id": site_id}
+    fillers |= {
+        name: objects[name] for name in ("test_id", "key_id", "membership_id", "invitation_id", "link_id")
+    }
     unknown = [p for p in route.params if p not in fillers]
     if unknown:
         pytest.fail(
@@ -187,6 +201,8 @@ def snapshot(site: Site) -> dict:
         "memberships": sorted(Membership.objects.filter(site=site).values_list("user_id", "role")),
         "split_tests": sorted(SplitTest.objects.filter(site=site).values_list("pk", "status", "name")),
         "api_keys": sorted(ApiKey.objects.filter(site=site).values_list("pk", "revoked_at", "name")),
+        "invitations": sorted(Invitation.objects.filter(site=site).values_list("pk", "email", "role")),
+        "share_links": sorted(ShareLink.objects.filter(site=site).values_list("pk", "revoked_at", "name")),
         "stripe_connection": connection and (connection.pk, connection.status, connection.key_hint),
         "payments": Payment.objects.filter(site=site).count(),
         "queued_tasks": OrmQ.objects.count(),

@@ -122,3 +122,9 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=[("viewer", "Viewer"), ("owner", "Owner")])
+
+
+class ShareLinkForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, initial="Shared dashboard", help_text="Who it is for, e.g. “Investors”."
+    )

@@ -283,3 +283,26 @@ class Invitation(models.Model):
     def mark_accepted(self, now) -> None:
         self.accepted_at = now
         self.save(update_fields=["accepted_at"])
+
+
+class ShareLink(models.Model):
+    """A read-only dashboard at ``/share/TOKEN/`` for anyone with the link. Only a SHA-256 of the token
+    is stored (the link is shown once); revoking it makes the address a 404."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="share_links")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, help_text="The first characters, to recognise the link")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"share link {self.prefix}… of {self.site.public_id}"
+
+    def revoke(self, now) -> None:
+        self.revoked_at = now
+        self.save(update_fields=["revoked_at"])

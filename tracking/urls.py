@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracking import team_views, views
+from tracking import sharing_views, team_views, views
 
 app_name = "tracking"
 
@@ -28,6 +28,12 @@ urlpatterns = [
         "sites/<str:site_id>/settings/team/invitations/<int:invitation_id>/revoke/",
         team_views.revoke_invitation,
         name="revoke_invitation",
+    ),
+    path("sites/<str:site_id>/settings/sharing/", sharing_views.share_links, name="share_links"),
+    path(
+        "sites/<str:site_id>/settings/sharing/<int:link_id>/revoke/",
+        sharing_views.revoke_share_link,
+        name="revoke_share_link",
     ),
     path("invite/<str:token>/", team_views.accept_invitation, name="accept_invitation"),
 ]

@@ -1,6 +1,7 @@
 """The dashboard page: every widget of one Query, rendered on the server."""
 
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -15,7 +16,7 @@ from humblytics.reports.query import (
     parse_query_or_default,
 )
 from revenue.shared_accounts import shared_account_warning
-from tracking import drops, snippet
+from tracking import drops, sharing, snippet
 from tracking.access import get_site_for_user
 
 
@@ -24,6 +25,23 @@ from tracking.access import get_site_for_user
 @budgeted(api=False)
 def dashboard(request, site_id: str):
     site, membership = get_site_for_user(request.user, site_id)
+    return _dashboard_page(request, site, membership)
+
+
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def shared_dashboard(request, token: str):
+    """``/share/TOKEN/``: the dashboard read-only for anyone with a live link; anything else is a 404."""
+    site = sharing.site_for_token(token)
+    if site is None:
+        raise Http404("No such shared dashboard")
+    return _dashboard_page(request, site, None)
+
+
+def _dashboard_page(request, site, membership):
+    """A member's dashboard, or (``membership`` None) a shared one: no settings links, snippet, drop
+    details or other sites named."""
+    shared = membership is None
     query, error = parse_query_or_default(site, request.GET)
     notices = []
     if error:
@@ -40,9 +58,9 @@ def dashboard(request, site_id: str):
         notices.append("Figures compare with the previous period, the same period last year, or nothing.")
         compare = "previous"
     compare_query = comparison_query(query, compare)
-    shared = shared_account_warning(site, request.user)
-    if shared:
-        notices.append(shared)
+    warning = None if shared else shared_account_warning(site, request.user)
+    if warning:
+        notices.append(warning)
     has_views = widgets.has_views(site)
     return render(
         request,
@@ -50,7 +68,8 @@ def dashboard(request, site_id: str):
         {
             "site": site,
             "membership": membership,
-            "snippet": snippet.tag_for(request, site),
+            "shared": shared,
+            "snippet": None if shared else snippet.tag_for(request, site),
             "section": "dashboard",
             "query": query,
             "notices": notices,
@@ -58,7 +77,7 @@ def dashboard(request, site_id: str):
             "sort": sort,
             "has_views": has_views,
             "revenue_tracked": has_views and widgets.tracks_revenue(site),
-            "drops": [] if has_views else drops.recent_drops(site, timezone.now()),
+            "drops": [] if has_views or shared else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,
             "compare": compare,
             "compare_query": compare_query,
