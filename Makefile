@@ -50,6 +50,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/stripe_sync.py --payments 10000 --database-url $(BENCH_PG)/humblytics_bench_sync
 	$(PY) bench/ingest.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/isolation.py
 	$(PY) bench/traffic_sources.py
 	$(PY) bench/splittests.py
 
