@@ -15,6 +15,7 @@ from revenue import reports
 from revenue.connections import connect_stripe, disconnect_stripe
 from revenue.forms import ConnectStripeForm, DisconnectStripeForm
 from revenue.models import Payment, StripeConnection, SyncRun
+from revenue.shared_accounts import shared_account_warning
 from revenue.stripe_client import REQUIRED_PERMISSIONS, KeyProblem
 from tracking.access import get_site_for_user
 from tracking.dimensions import SESSION_DIMENSIONS
@@ -51,6 +52,7 @@ def revenue_settings(request, site_id: str):
             "form": form,
             "disconnect_form": DisconnectStripeForm(),
             "health": reports.connection_health(site, connection),
+            "shared_account": shared_account_warning(site, request.user),
             "unattributed": reports.latest_unattributed(site),
             "runs": SyncRun.objects.filter(connection=connection)[:5] if connection else [],
             "permissions": REQUIRED_PERMISSIONS,

@@ -66,3 +66,20 @@ def test_the_dashboard_warns_and_names_only_my_own_sites(client_as_owner, site, 
     assert "Their secret project" not in body
     warning = shared_account_warning(theirs, other_user)
     assert "another site on this Humblytics" in warning and "Blog" not in warning
+
+
+def test_the_revenue_tab_warns_too_naming_only_my_own_sites(client_as_owner, site, owner, other_user):
+    blog = second_site(owner)
+    theirs = second_site(other_user, "Their secret project", "secret.test")
+    for each in (site, blog, theirs):
+        connect(each)
+    body = client_as_owner.get(f"/sites/{site.public_id}/settings/revenue/").content.decode()
+    assert 'id="shared-account"' in body
+    assert "also connected to “Blog”" in body
+    assert "Their secret project" not in body
+
+
+def test_the_revenue_tab_says_nothing_for_a_lone_account(client_as_owner, site):
+    connect(site)
+    body = client_as_owner.get(f"/sites/{site.public_id}/settings/revenue/").content.decode()
+    assert 'id="shared-account"' not in body

@@ -196,3 +196,12 @@ def test_another_users_site_on_the_same_domain_is_neither_refused_nor_revealed(c
     client.force_login(other_user)
     response = client.post("/sites/new/", {"name": "Mine", "domain": "example.com", "timezone": "UTC"})
     assert response.status_code == 302
+
+
+def test_create_site_command_refuses_a_domain_the_owner_already_tracks(owner, other_user, capsys):
+    call_command("create_site", "blog.example.org", owner="owner", name="Blog")
+    with pytest.raises(CommandError, match=r"owner already tracks blog\.example\.org in the site 'Blog'"):
+        call_command("create_site", "https://www.Blog.example.org/", owner="owner", name="Again")
+    assert Site.objects.filter(domain="blog.example.org").count() == 1
+    call_command("create_site", "blog.example.org", owner="other")  # another customer may
+    assert Site.objects.filter(domain="blog.example.org").count() == 2

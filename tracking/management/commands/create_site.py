@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from tracking.forms import validate_domain, validate_timezone
-from tracking.sites import create_site
+from tracking.sites import create_site, same_domain_site
 
 
 class Command(BaseCommand):
@@ -24,6 +24,12 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=owner).first()
         if user is None:
             raise CommandError(f"No user named {owner!r}; create it first (createsuperuser or sign up).")
+        twin = same_domain_site(user, domain)
+        if twin is not None:
+            raise CommandError(
+                f"{owner} already tracks {domain} in the site {twin.name!r} ({twin.public_id}); two sites "
+                "for one domain would split its visitors and payments. Use that site, or delete it first."
+            )
         site = create_site(user, name=name.strip() or domain, domain=domain, timezone=timezone)
         self.stdout.write(f"Created site {site.name} for {domain}, owned by {owner}.")
         self.stdout.write(site.public_id)
