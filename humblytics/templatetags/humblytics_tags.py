@@ -7,6 +7,7 @@ from django import template
 from django.conf import settings
 from django.utils.html import format_html
 
+from humblytics.lib.countries import country_name, flag
 from humblytics.lib.money import format_money
 from tracking.dimensions import LABELS
 
@@ -73,7 +74,10 @@ def dimension_name(dimension: str) -> str:
 
 @register.filter
 def dimension_value(value: str, dimension: str) -> str:
-    """How a breakdown value reads: an empty referrer is direct traffic, other empty values unknown."""
+    """How a breakdown value reads: a country by flag and name (the code stays in links), an empty
+    referrer is direct traffic, other empty values unknown."""
+    if value and dimension == "country":
+        return f"{flag(value)} {country_name(value)}".strip()
     if value:
         return value
     return "Direct / none" if dimension == "referrer" else "(none)"
