@@ -1,6 +1,9 @@
+import json
+import re
+
 import pytest
 
-from tracking.useragents import ClientInfo, parse_user_agent
+from tracking.useragents import DEVICE_DATA, ClientInfo, parse_user_agent
 
 CHROME_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 CHROME_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -237,3 +240,101 @@ def test_parsing_is_cached_per_user_agent_and_width_class():
     first = parse_user_agent(CHROME_MAC, 1440)
     assert parse_user_agent(CHROME_MAC, 1920) is first
     assert parse_user_agent(CHROME_MAC, 800) is not first
+
+
+def _android(model: str, tail: str = "Mobile Safari/537.36") -> str:
+    return f"Mozilla/5.0 (Linux; Android 13; {model}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 {tail}"
+
+
+def _webview(model: str) -> str:
+    return _android(f"{model} Build/TP1A.220624.014; wv", "Version/4.0 Mobile Safari/537.36 [FB_IAB/FB4A]")
+
+
+# Tablets whose user agent says "Mobile" (in-app webviews, UC, Yandex, Firefox) or names no tablet:
+# one per model family in tracking/data/devices.json.
+TABLETS = [
+    _webview("SM-X200"),  # Samsung Galaxy Tab A8 (SM-X)
+    _android("SM-T505"),  # Samsung Galaxy Tab A7 (SM-T)
+    _webview("KFTRWI"),  # Amazon Fire HD 10 without Silk
+    "Mozilla/5.0 (Linux; Android 5.0; Nexus 9 Build/LRX21R) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/36.0.1985.143 Mobile Crosswalk/7.36.154.13 Safari/537.36",
+    _webview("SHT-W09"),  # Huawei MediaPad M5 8.4, Wi-Fi
+    _webview("AGS3K-L09"),  # Huawei MatePad T10s, LTE
+    "Mozilla/5.0 (Linux; Android 10; KOB2-AL00HN; HMSCore 6.0.0.306) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/88.0.4324.93 HuaweiBrowser/11.1.3.300 Mobile Safari/537.36",
+    _webview("HEY2-N09"),  # Honor Pad 9
+    _android("Lenovo TB-X606F"),  # Lenovo Tab M10 FHD Plus
+    _android("TB310FU"),  # Lenovo Tab M9, no hyphen since 2022
+    "Mozilla/5.0 (Android 11; Mobile; Lenovo YT-X705X; rv:129.0) Gecko/129.0 Firefox/129.0",
+    _webview("23043RP34G"),  # Xiaomi Pad 6
+    _android("Redmi Pad SE"),
+    _android("M2105K81C"),  # Xiaomi Pad 5 Pro
+    _android("OPD2101"),  # OPPO Pad
+    _webview("d-42A"),  # docomo dtab
+    _android("SGP521"),  # Sony Xperia Z2 Tablet
+    "Dalvik/2.1.0 (Linux; U; Android 13; Nokia T21 Build/TP1A.220624.014)",
+    "Mozilla/5.0 (Linux; U; Android 4.1.2; en-us; Barnes & Noble Nook HD+ Build/JZO54K) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+    "Mozilla/5.0 (Unknown; Linux) AppleWebKit/538.1 (KHTML, like Gecko) Kobo eReader Safari/538.1",
+    "Mozilla/5.0 (Linux; 13; TB310XU) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
+]
+
+# Phones that must stay phones: lookalike model numbers, phones without "Mobile" (desktop mode, app
+# clients), feature phones.
+PHONES = [
+    _android("SM-S918B"),
+    _android("SM-G920I Build/KOT49H", "Safari/537.36"),  # Galaxy S6 without "Mobile"
+    _android("Pixel 2 XL Build/OPM1.171019.013", "Safari/537.36"),
+    _android("ELE-L29"),  # Huawei P30: a Huawei code, but a phone's
+    _android("ANY-LX1"),  # Honor Magic 5 Lite
+    _android("23021RAA2Y"),  # Redmi Note 12: RA, not RP
+    _android("Lenovo A6000"),
+    _android("Nokia G21"),
+    _webview("SO-51C"),  # docomo's Sony phone, not a dtab
+    "Dalvik/2.1.0 (Linux; U; Android 9; Mi MIX 3 5G MIUI/V10.3.2.0.PEMEUVF)",
+    "Linux; U; Android 13; Mi 10 Pro Build/TKQ1.221114.001",
+    "Nokia303/14.87 CLDC-1.1",
+    "ZTE-Z431/1.4.0 NetFront/4.2 QTV5.1 Profile/MIDP-2.1 Configuration/CLDC-1.1",
+    "Mozilla/4.0 (PDA; Windows CE/1.0.1) NetFront/3.0",
+]
+
+
+@pytest.mark.parametrize("user_agent", TABLETS)
+def test_tablets_are_recognised_by_their_model_even_when_the_user_agent_says_mobile(user_agent):
+    assert parse_user_agent(user_agent, None).device == "tablet"
+    assert parse_user_agent(user_agent, 800).device == "tablet"
+
+
+@pytest.mark.parametrize("user_agent", PHONES)
+def test_phones_stay_phones(user_agent):
+    assert parse_user_agent(user_agent, None).device == "mobile"
+    assert parse_user_agent(user_agent, 1440).device == "mobile"
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        CHROME_WINDOWS,
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    ],
+)
+@pytest.mark.parametrize("screen_width", [360, 390, 768, 1024])
+def test_desktops_stay_desktops_on_narrow_screens(user_agent, screen_width):
+    assert parse_user_agent(user_agent, screen_width).device == "desktop"
+
+
+@pytest.mark.parametrize(("screen_width", "device"), [(None, "tablet"), (390, "mobile"), (800, "tablet")])
+def test_an_unknown_android_model_without_mobile_is_a_tablet_unless_the_screen_is_phone_sized(
+    screen_width, device
+):
+    user_agent = _android("QTAQZ3 Build/LMY47V", "Safari/537.36")
+    assert parse_user_agent(user_agent, screen_width).device == device
+
+
+def test_every_device_model_family_says_where_it_comes_from_and_compiles():
+    data = json.loads(DEVICE_DATA.read_text(encoding="utf-8"))
+    families = data["tablets"] + data["phones"]
+    assert len(families) >= 10
+    for family in families:
+        assert family["family"] and family["source"] and family["patterns"]
+        for pattern in family["patterns"]:
+            re.compile(pattern)
