@@ -13,12 +13,17 @@ from django.db.models import Count, Q, Sum
 from revenue.models import Payment, Refund, StripeConnection
 from tracking.models import Site
 
+# Attribution sets a reason on every payment it cannot link; a payment with neither a session nor a
+# reason was imported by a sync that stopped (a database outage, a kill) before its attribution step.
+_PENDING = Q(session__isnull=True, unattributed_reason="")
+
 
 @dataclass(frozen=True)
 class ConnectionHealth:
     payments: int
     attributed: int
     unattributed: int
+    pending: int  # imported by a sync that stopped before attributing them: no verdict yet
     refunds: int
     disputes: int
     net_by_currency: dict[str, int]
@@ -32,6 +37,7 @@ def connection_health(site: Site, connection: StripeConnection | None) -> Connec
     totals = payments.aggregate(
         count=Count("id"),
         attributed=Count("id", filter=Q(session__isnull=False)),
+        pending=Count("id", filter=_PENDING),
         disputes=Count("id", filter=Q(status__in=[Payment.Status.DISPUTED, Payment.Status.DISPUTE_LOST])),
     )
     net = {
@@ -42,7 +48,8 @@ def connection_health(site: Site, connection: StripeConnection | None) -> Connec
     }
     # The share is in the settlement currency with the most revenue: never mix currencies.
     share = None
-    if net:
+    # A share over payments that a half-finished sync imported but never attributed would be wrong.
+    if net and not totals["pending"]:
         currency = max(net, key=lambda c: net[c])
         in_currency = payments.filter(settlement_currency=currency)
         total = net[currency]
@@ -60,7 +67,8 @@ def connection_health(site: Site, connection: StripeConnection | None) -> Connec
     return ConnectionHealth(
         payments=totals["count"],
         attributed=totals["attributed"],
-        unattributed=totals["count"] - totals["attributed"],
+        unattributed=totals["count"] - totals["attributed"] - totals["pending"],
+        pending=totals["pending"],
         refunds=Refund.objects.filter(payment__site=site, status="succeeded").count(),
         disputes=totals["disputes"],
         net_by_currency=net,
@@ -71,7 +79,9 @@ def connection_health(site: Site, connection: StripeConnection | None) -> Connec
 
 
 def latest_unattributed(site: Site, limit: int = 20) -> list[Payment]:
-    return list(Payment.objects.filter(site=site, session__isnull=True).order_by("-created_at")[:limit])
+    """Payments attribution looked at and could not link (pending ones have no reason yet)."""
+    payments = Payment.objects.filter(site=site, session__isnull=True).exclude(_PENDING)
+    return list(payments.order_by("-created_at")[:limit])
 
 
 def report_currency(site: Site) -> str | None:
