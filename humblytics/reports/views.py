@@ -1,7 +1,7 @@
 """The dashboard page: every widget of one Query, rendered on the server."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -36,6 +36,28 @@ def shared_dashboard(request, token: str):
     if site is None:
         raise Http404("No such shared dashboard")
     return _dashboard_page(request, site, None)
+
+
+@login_required
+@require_http_methods(["GET"])
+def visitors_now(request, site_id: str):
+    """The dashboard's "visitors now", polled every 30 s."""
+    site, _ = get_site_for_user(request.user, site_id)
+    return _visitors_now_json(site)
+
+
+@require_http_methods(["GET"])
+def shared_visitors_now(request, token: str):
+    site = sharing.site_for_token(token)
+    if site is None:
+        raise Http404("No such shared dashboard")
+    return _visitors_now_json(site)
+
+
+def _visitors_now_json(site) -> JsonResponse:
+    response = JsonResponse({"visitors": widgets.visitors_now(site, timezone.now())})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def _dashboard_page(request, site, membership):
@@ -76,6 +98,7 @@ def _dashboard_page(request, site, membership):
             "metric": metric,
             "sort": sort,
             "has_views": has_views,
+            "visitors_now": widgets.visitors_now(site, timezone.now()) if has_views else 0,
             "revenue_tracked": has_views and widgets.tracks_revenue(site),
             "drops": [] if has_views or shared else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,

@@ -3,6 +3,7 @@
 ``Query``. Rollups make the unfiltered figures cheap; the figures are exactly the raw ones.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,10 @@ from humblytics.reports.query import (
 )
 from revenue.models import Payment, StripeConnection
 from tracking.dimensions import DIMENSIONS
-from tracking.models import Site, View
+from tracking.models import Session, Site, View
+
+# "Visitors now": a visitor whose visit had a page view this recently.
+NOW_WINDOW = dt.timedelta(minutes=5)
 
 
 def summary(q: Query) -> dict[str, Any]:
@@ -170,6 +174,12 @@ def default_granularity(q: Query) -> str:
     if q.days <= 366:
         return "week"
     return "month"
+
+
+def visitors_now(site: Site, now: dt.datetime) -> int:
+    """Distinct visitors with a page view in the ``NOW_WINDOW`` before ``now`` (a session's last view)."""
+    recent = Session.objects.filter(site=site, last_seen_at__gt=now - NOW_WINDOW, last_seen_at__lte=now)
+    return recent.values("visitor_hash").distinct().count()
 
 
 def has_views(site: Site) -> bool:
