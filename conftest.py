@@ -1,5 +1,15 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Rate-limit counters live in the cache, which outlives a test in the same process: without this, a
+    test's requests count against the next test's user of the same primary key."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

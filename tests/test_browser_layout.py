@@ -54,6 +54,7 @@ def customer_pages(site: Site, test_id: int) -> dict[str, str]:
         "new-site": "/sites/new/",
         "dashboard": f"{s}/?period=30d&sort=revenue",
         "dashboard-filtered": f"{s}/?period=30d&filter=channel:Organic+Search",
+        "breakdown-details": f"{s}/details/page/?period=30d",
         "settings": f"{s}/settings/",
         "revenue-settings": f"{s}/settings/revenue/",
         "api-keys": f"{s}/settings/api/",

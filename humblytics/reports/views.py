@@ -1,12 +1,13 @@
 """The dashboard page: every widget of one Query, rendered on the server."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from humblytics.reports import widgets
+from humblytics.reports import export, widgets
 from humblytics.reports.budget import budgeted
 from humblytics.reports.query import (
     COMPARISONS,
@@ -18,6 +19,9 @@ from humblytics.reports.query import (
 from revenue.shared_accounts import shared_account_warning
 from tracking import drops, sharing, snippet
 from tracking.access import get_site_for_user
+from tracking.dimensions import DIMENSIONS
+
+DETAILS_PER_PAGE = 50
 
 
 @login_required
@@ -32,10 +36,7 @@ def dashboard(request, site_id: str):
 @budgeted(api=False)
 def shared_dashboard(request, token: str):
     """``/share/TOKEN/``: the dashboard read-only for anyone with a live link; anything else is a 404."""
-    site = sharing.site_for_token(token)
-    if site is None:
-        raise Http404("No such shared dashboard")
-    return _dashboard_page(request, site, None)
+    return _dashboard_page(request, _shared_site(token), None)
 
 
 @login_required
@@ -48,10 +49,88 @@ def visitors_now(request, site_id: str):
 
 @require_http_methods(["GET"])
 def shared_visitors_now(request, token: str):
+    return _visitors_now_json(_shared_site(token))
+
+
+@login_required
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def breakdown_details(request, site_id: str, dimension: str):
+    site, _ = get_site_for_user(request.user, site_id)
+    return _details_page(request, site, dimension, shared=False)
+
+
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def shared_breakdown_details(request, token: str, dimension: str):
+    return _details_page(request, _shared_site(token), dimension, shared=True)
+
+
+@login_required
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def export_dashboard(request, site_id: str):
+    site, _ = get_site_for_user(request.user, site_id)
+    return _dashboard_csv(request, site)
+
+
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def shared_export_dashboard(request, token: str):
+    return _dashboard_csv(request, _shared_site(token))
+
+
+def _shared_site(token: str):
     site = sharing.site_for_token(token)
     if site is None:
         raise Http404("No such shared dashboard")
-    return _visitors_now_json(site)
+    return site
+
+
+def _csv_response(body: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _sort(request) -> str:
+    sort = request.GET.get("sort", "visitors")
+    return sort if sort in ORDERS else "visitors"
+
+
+def _details_page(request, site, dimension: str, *, shared: bool):
+    """One breakdown in full: search, 50 rows a page, or all of it as CSV (``format=csv``)."""
+    if dimension not in DIMENSIONS:
+        raise Http404("No such breakdown")
+    query, error = parse_query_or_default(site, request.GET)
+    search = request.GET.get("q", "")[:200]
+    rows = widgets.breakdown_details(query, dimension, order_by=_sort(request), search=search)
+    currency = query.currency or ""
+    if request.GET.get("format") == "csv":
+        name = f"{site.domain}-{dimension}-{query.start}-{query.end}.csv"
+        return _csv_response(export.breakdown_csv(dimension, rows, currency), name)
+    context = {
+        "site": site,
+        "shared": shared,
+        "section": "dashboard",
+        "query": query,
+        "sort": _sort(request),
+        "dimension": dimension,
+        "search": search,
+        "page": Paginator(rows, DETAILS_PER_PAGE).get_page(request.GET.get("page")),
+        "total": len(rows),
+        "currency": currency,
+        "revenue_tracked": widgets.tracks_revenue(site),
+        "notices": [dashboard_notice(error)] if error else [],
+    }
+    return render(request, "reports/details.html", context)
+
+
+def _dashboard_csv(request, site) -> HttpResponse:
+    query, _ = parse_query_or_default(site, request.GET)
+    report = widgets.overview(query, order_by=_sort(request), limit=None)
+    name = f"{site.domain}-{query.start}-{query.end}.csv"
+    return _csv_response(export.dashboard_csv(query, report), name)
 
 
 def _visitors_now_json(site) -> JsonResponse:

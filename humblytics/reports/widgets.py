@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from humblytics.lib.countries import country_name
 from humblytics.reports import grouped
 from humblytics.reports import revenue as revenue_half
 from humblytics.reports import traffic as traffic_half
@@ -174,6 +175,20 @@ def default_granularity(q: Query) -> str:
     if q.days <= 366:
         return "week"
     return "month"
+
+
+def breakdown_details(
+    q: Query, dimension: str, *, order_by: str = "visitors", search: str = ""
+) -> list[dict]:
+    """Every row of a breakdown (``limit=None``), those whose value (or country name) contains
+    ``search``, case-insensitively."""
+    rows = breakdown(q, dimension, order_by=order_by, limit=None)
+    needle = search.strip().casefold()
+    if not needle:
+        return rows
+    if dimension == "country":
+        return [row for row in rows if needle in f"{row['value']} {country_name(row['value'])}".casefold()]
+    return [row for row in rows if needle in row["value"].casefold()]
 
 
 def visitors_now(site: Site, now: dt.datetime) -> int:
