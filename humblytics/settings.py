@@ -196,7 +196,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = LOGIN_FAILURES_ALLOWED
 AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "tracking.access.request_ip"
+AXES_CLIENT_IP_CALLABLE = "tracking.access.login_client_key"  # a keyed digest, never the raw address
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # no record of successful log-ins (addresses, user agents)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"

@@ -1,6 +1,7 @@
 """The one place that decides who may see a site: a member (web pages and the API with a session) or
 the site's own API key (the API). Anyone else gets a 404, so a site id reveals nothing."""
 
+import ipaddress
 import time
 
 from django.conf import settings
@@ -42,6 +43,14 @@ def request_ip(request) -> str:
         request.META.get("HTTP_X_FORWARDED_FOR"),
         settings.TRUSTED_PROXY_COUNT,
     )
+
+
+def login_client_key(request) -> str:
+    """The log-in throttle's client "address": a unique-local IPv6 address made from a keyed digest of
+    the real one. django-axes stores it with every failed attempt; this way no raw address is kept, and
+    attempts from one client still count together."""
+    digest = ratelimit.anonymous(request_ip(request))  # 24 hex digits
+    return str(ipaddress.IPv6Address(int("fd" + digest.ljust(30, "0")[:30], 16)))
 
 
 def sign_up_throttle_keys(request, view_kwargs) -> list[str]:

@@ -119,3 +119,11 @@ def test_a_nul_in_any_login_field_is_a_form_error_not_a_500(client, owner):
     response = client.post("/accounts/login/", {"username": "owner", "password": "wrong", "junk": "\x00"})
     assert response.status_code == 200
     assert b"correct username and password" in response.content
+
+
+def test_failed_attempts_keep_no_raw_address(client, operator):
+    log_in(client, "/accounts/login/", "operator", "wrong", REMOTE_ADDR="203.0.113.9")
+    log_in(client, "/accounts/login/", "operator", "wrong", REMOTE_ADDR="203.0.113.9")
+    attempt = AccessAttempt.objects.get(username="operator")
+    assert attempt.failures_since_start == 2  # one client, still counted together
+    assert attempt.ip_address.startswith("fd") and "203.0.113.9" not in attempt.ip_address
