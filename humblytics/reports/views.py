@@ -185,5 +185,8 @@ def _dashboard_page(request, site, membership):
             "compare_query": compare_query,
             # The same summary widget over the comparison range: a constant number of queries more.
             "previous": widgets.summary(compare_query) if has_views and compare_query else None,
+            "previous_timeseries": widgets.timeseries(compare_query, widgets.default_granularity(query))
+            if has_views and compare_query
+            else None,
         },
     )

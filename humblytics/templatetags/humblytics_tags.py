@@ -175,14 +175,27 @@ def _chart_value_label(value: float, metric: str, currency: str | None) -> str:
     return f"{int(value):,}"
 
 
+def _shown(row, metric: str, currency: str | None) -> str:
+    if metric == "revenue":
+        return format_money(row["revenue"], currency or "") if currency else "no revenue"
+    value = max(0, row[metric])
+    return f"{value:,} visitor{'' if value == 1 else 's'}"
+
+
 @register.inclusion_tag("reports/_chart.html")
-def bar_chart(rows, metric: str, currency: str | None, granularity: str):
-    """Geometry for a server-rendered SVG bar chart of ``rows[*][metric]`` (no JavaScript needed)."""
+def bar_chart(rows, metric: str, currency: str | None, granularity: str, previous=None):
+    """Geometry for a server-rendered SVG bar chart of ``rows[*][metric]`` (no JavaScript needed).
+
+    ``previous``: the comparison period's rows, bucket by bucket (the n-th bucket of each), drawn as
+    lighter bars behind; buckets it does not have stay empty."""
+    previous = list(previous or [])
     values = [max(0, row[metric]) for row in rows]
+    earlier = [max(0, row[metric]) for row in previous[: len(rows)]]
     plot_width = CHART_WIDTH - CHART_LEFT - CHART_RIGHT
     plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
-    step = _nice_step(max(values, default=0) / 4)
-    top = step * max(1, math.ceil(max(values, default=0) / step))
+    highest = max([*values, *earlier], default=0)
+    step = _nice_step(highest / 4)
+    top = step * max(1, math.ceil(highest / step))
     baseline = CHART_TOP + plot_height
     ticks = [
         {
@@ -195,12 +208,13 @@ def bar_chart(rows, metric: str, currency: str | None, granularity: str):
     every = max(1, math.ceil(len(rows) / MAX_X_LABELS))
     bars = []
     for index, (row, value) in enumerate(zip(rows, values, strict=True)):
-        height = plot_height * value / top
         short, full = _bucket_labels(row["date"], granularity)
-        if metric == "revenue":
-            shown = format_money(row["revenue"], currency or "") if currency else "no revenue"
-        else:
-            shown = f"{value:,} visitor{'' if value == 1 else 's'}"
+        before = previous_title = None
+        if index < len(earlier):
+            before = round(plot_height * earlier[index] / top, 1)
+            when = _bucket_labels(previous[index]["date"], granularity)[1]
+            previous_title = f"{when}: {_shown(previous[index], metric, currency)}"
+        height = plot_height * value / top
         bars.append(
             {
                 "x": round(CHART_LEFT + index * slot + slot * 0.1, 1),
@@ -210,8 +224,11 @@ def bar_chart(rows, metric: str, currency: str | None, granularity: str):
                 "slot": round(slot, 1),
                 "y": round(baseline - height, 1),
                 "height": round(height, 1),
+                "previous_y": None if before is None else round(baseline - before, 1),
+                "previous_height": before,
                 "label": short if index % every == 0 else "",
-                "title": f"{full}: {shown}",
+                "title": f"{full}: {_shown(row, metric, currency)}",
+                "previous_title": previous_title,
             }
         )
     return {
@@ -226,6 +243,7 @@ def bar_chart(rows, metric: str, currency: str | None, granularity: str):
         "label_y": baseline + 18,
         "ticks": ticks,
         "bars": bars,
+        "has_previous": bool(earlier),
         "title": f"{'Revenue' if metric == 'revenue' else 'Visitors'} per {granularity}",
     }
 
