@@ -96,6 +96,8 @@ def send_invitation(invited: Invited, link: str) -> None:
 
 
 def open_invitation(token: str, now: dt.datetime) -> Invitation | None:
+    if not token:
+        return None
     row = Invitation.objects.select_related("site").filter(token_hash=token_hash(token)).first()
     return row if row is not None and row.is_open(now) else None
 

@@ -1,4 +1,5 @@
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -7,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
@@ -15,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
-from tracking import apikeys, drops, enrich, ingest, retention, snippet
+from tracking import apikeys, drops, enrich, ingest, retention, snippet, team
 from tracking.access import get_site_for_user
 from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 def sign_up(request):
     if request.user.is_authenticated:
         return redirect("tracking:sites")
-    if not settings.SIGNUP_OPEN:
+    invited = team.open_invitation(_invitation_token(request.GET.get("next", "")), timezone.now())
+    if not settings.SIGNUP_OPEN and invited is None:
         status = 403 if request.method == "POST" else 200
         return render(request, "registration/signup.html", {"closed": True}, status=status)
     form = SignUpForm(request.POST or None)
@@ -42,6 +44,16 @@ def sign_up(request):
             return redirect(next_url)
         return redirect("tracking:new_site")
     return render(request, "registration/signup.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+def _invitation_token(next_url: str) -> str:
+    """The token of an invitation link given as ``next`` (its holder may sign up when sign-up is
+    closed), else an empty string."""
+    try:
+        match = resolve(urlsplit(next_url).path)
+    except Resolver404:
+        return ""
+    return match.kwargs.get("token", "") if match.view_name == "tracking:accept_invitation" else ""
 
 
 @login_required

@@ -163,3 +163,31 @@ def test_team_page_requires_login_and_allows_only_get_and_post(client, client_as
     assert client_as_owner.put(_team_url(site)).status_code == 405
     client_as_owner.logout()
     assert "/accounts/login/" in client.get(_team_url(site))["Location"]
+
+
+def test_an_invitation_lets_its_holder_sign_up_when_sign_up_is_closed(
+    client_as_owner, client, site, settings
+):
+    settings.SIGNUP_OPEN = False
+    client_as_owner.post(_team_url(site), {"who": "new@example.com", "role": "viewer"})
+    link = _invite_link(mail.outbox[0])
+    client_as_owner.logout()
+    assert "Sign-up is closed" in client.get("/accounts/signup/").content.decode()
+    assert (
+        "Sign-up is closed" in client.get("/accounts/signup/?next=/invite/" + "x" * 43 + "/").content.decode()
+    )
+    assert "Sign-up is closed" in client.get("/accounts/signup/?next=/sites/new/").content.decode()
+    form = client.get(f"/accounts/signup/?next={link}")
+    assert 'name="password1"' in form.content.decode()
+    body = {
+        "username": "newbie",
+        "password1": "Tr1cky-pass-phrase",
+        "password2": "Tr1cky-pass-phrase",
+        "next": link,
+    }
+    assert client.post(f"/accounts/signup/?next={link}", body)["Location"] == link
+    client.post(link)
+    assert Membership.objects.get(site=site, user__username="newbie").role == "viewer"
+    client.logout()
+    again = {**body, "username": "second"}
+    assert client.post(f"/accounts/signup/?next={link}", again).status_code == 403  # the link was used
