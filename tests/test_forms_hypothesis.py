@@ -92,12 +92,18 @@ FORMS = {
     "/sites/{id}/settings/delete/": ["confirm"],
     "/accounts/signup/": ["username", "email", "password1", "password2"],
     "/accounts/login/": ["username", "password"],
+    "/sites/{id}/settings/team/": ["who", "role"],
+    "/sites/{id}/settings/sharing/": ["name"],
+    "/accounts/password_reset/": ["email"],
+    "/accounts/password_change/": ["old_password", "new_password1", "new_password2"],
 }
 QUERIES = {
     "/sites/{id}/": ["period", "from", "to", "filter", "compare", "dimension"],
     "/sites/{id}/payments/": ["attributed", "cursor", "page", "limit"],
     "/sites/{id}/split-tests/calculator/": ["baseline", "mde", "significance", "power", "daily_visitors"],
     "/sites/{id}/split-tests/{test}/": ["period"],
+    "/sites/{id}/details/page/": ["period", "from", "to", "filter", "q", "page", "sort", "format"],
+    "/sites/{id}/export.csv": ["period", "from", "to", "filter", "sort", "compare"],
 }
 
 
