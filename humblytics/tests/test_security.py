@@ -1,11 +1,14 @@
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.core.cache import cache
+
+from humblytics.lib import ratelimit
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
@@ -15,6 +18,12 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def one_window(monkeypatch):
+    """Counters count per fixed minute: pin the clock mid-minute so a slow run cannot cross into the next."""
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_030.0))
 
 
 def test_app_pages_forbid_inline_script_and_framing(client_as_owner, site):
@@ -58,7 +67,7 @@ def test_production_settings_turn_on_hsts_and_secure_cookies():
     assert result.stdout.split() == ["31536000", "True", "True", "DENY"], result.stderr
 
 
-def test_ingest_is_rate_limited_per_ip(client, site, settings):
+def test_ingest_is_rate_limited_per_ip(client, site, settings, one_window):
     settings.INGEST_RATE_PER_IP = 3
     statuses = []
     for n in range(5):
@@ -81,7 +90,7 @@ def test_ingest_is_rate_limited_per_ip(client, site, settings):
     assert other_ip.status_code == 202
 
 
-def test_ingest_is_rate_limited_per_site(client, site, settings):
+def test_ingest_is_rate_limited_per_site(client, site, settings, one_window):
     settings.INGEST_RATE_PER_SITE = 2
     statuses = [
         client.post(
