@@ -232,28 +232,43 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
     session_dimensions = [d for d in dimensions if d != "page"]
     if not session_dimensions:
         return result
-    sessions = list(tail.sessions().values_list("visitor_hash", *session_dimensions))
-    seen = _values_seen_before(q, tail, {row[0] for row in sessions}, session_dimensions)
-    for index, dimension in enumerate(session_dimensions, start=1):
+    sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions))
+    seen = _values_seen_before(q, tail, {row[1] for row in sessions}, session_dimensions)
+    for index, dimension in enumerate(session_dimensions, start=2):
         visitors: dict[str, set] = defaultdict(set)
         counts: dict[str, dict] = {}
         for row in sessions:
             value = row[index] or ""
             into = counts.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
             into["sessions"] += 1
-            if (dimension, row[0], row[index]) not in seen:
-                visitors[value].add(row[0])
+            if (dimension, row[1], row[index]) not in seen:
+                visitors[value].add(row[1])
         for value, into in counts.items():
             into["visitors"] = len(visitors[value])
         result[dimension] = counts
-    keys = [f"session__{d}" for d in session_dimensions]
-    for row in tail.views().values(*keys).annotate(n=Count("id")).order_by():
-        for dimension, key in zip(session_dimensions, keys, strict=True):
-            into = result[dimension].setdefault(
-                row[key] or "", {"visitors": 0, "sessions": 0, "pageviews": 0}
-            )
-            into["pageviews"] += row["n"]
+    _add_tail_pageviews(tail, session_dimensions, {row[0]: row[2:] for row in sessions}, result)
     return result
+
+
+def _add_tail_pageviews(
+    tail: Query, dimensions: Sequence[str], known: dict[int, tuple], result: dict[str, dict[str, dict]]
+) -> None:
+    """The tail's page views per value of each dimension, by their session's value. Views are counted
+    per session (an integer group-by); the few sessions that started before the tail are read by id."""
+    per_session = dict(tail.views().values_list("session_id").annotate(n=Count("id")).order_by())
+    missing = sorted(pk for pk in per_session if pk not in known)
+    for i in range(0, len(missing), _IN_CHUNK):
+        for pk, *values in Session.objects.filter(pk__in=missing[i : i + _IN_CHUNK]).values_list(
+            "pk", *dimensions
+        ):
+            known[pk] = tuple(values)
+    for pk, views in per_session.items():
+        values = known.get(pk)
+        if values is None:
+            continue  # a view whose session was deleted meanwhile
+        for dimension, value in zip(dimensions, values, strict=True):
+            into = result[dimension].setdefault(value or "", {"visitors": 0, "sessions": 0, "pageviews": 0})
+            into["pageviews"] += views
 
 
 def _values_seen_before(
