@@ -20,10 +20,15 @@ from tracking import enrich, visitors
 from tracking.models import Site
 
 CONFIG_MARKER = "/*!HMBL_CONFIG*/null"
-_SPLIT_BLOCK = re.compile(r"^\s*// <split-tests>.*?^\s*// </split-tests>\s*$", re.MULTILINE | re.DOTALL)
-_PAYMENT_LINKS_BLOCK = re.compile(
-    r"^\s*// <payment-links>.*?^\s*// </payment-links>\s*$", re.MULTILINE | re.DOTALL
-)
+
+
+def _optional_block(name: str) -> re.Pattern:
+    """The lines from ``// <name>`` to ``// </name>`` in static/humblytics.js: code only some sites get."""
+    return re.compile(rf"^\s*// <{name}>.*?^\s*// </{name}>\s*$", re.MULTILINE | re.DOTALL)
+
+
+_SPLIT_BLOCK = _optional_block("split-tests")
+_PAYMENT_LINKS_BLOCK = _optional_block("payment-links")
 
 
 def tag_for(request, site: Site) -> str:
