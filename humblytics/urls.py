@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from humblytics.lib.login import AdminLoginForm, LoginForm
 from humblytics.lib.ratelimit import throttle_posts
 from splittests import views as splittests_views
 from tracking import views as tracking_views
 from tracking.access import password_reset_throttle_keys, sign_up_throttle_keys
+
+admin.site.login_form = AdminLoginForm
 
 throttle_sign_ups = throttle_posts(
     sign_up_throttle_keys,
@@ -24,7 +27,7 @@ throttle_password_resets = throttle_posts(
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Throttled by django-axes in the authentication backends, like the admin's log-in.
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django import template
 from django.conf import settings
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from humblytics.lib.countries import country_name, flag
 from humblytics.lib.money import format_money
@@ -276,7 +277,7 @@ def delta(current, previous, kind: str = "count", better: str = "up"):
         change = (current - previous) / previous * 100
         text = f"{abs(change):.0f}%"
     if round(change, 1) == 0:
-        return format_html('<span class="delta flat" title="Same as the comparison period">= 0%</span>')
+        return mark_safe('<span class="delta flat" title="Same as the comparison period">= 0%</span>')
     direction = "up" if change > 0 else "down"
     arrow = "▲" if change > 0 else "▼"
     mood = "good" if direction == better else "bad"

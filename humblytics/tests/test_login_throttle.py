@@ -127,3 +127,12 @@ def test_failed_attempts_keep_no_raw_address(client, operator):
     attempt = AccessAttempt.objects.get(username="operator")
     assert attempt.failures_since_start == 2  # one client, still counted together
     assert attempt.ip_address.startswith("fd") and "203.0.113.9" not in attempt.ip_address
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_an_overlong_user_name_is_a_form_error_and_never_reaches_the_throttle(client, operator, path):
+    # axes records a failure's user name in a 255-character column: on PostgreSQL a longer one was a 500.
+    response = log_in(client, path, "9" * 300, " ")
+    assert response.status_code == 200
+    assert b"at most 150 characters" in response.content
+    assert not AccessAttempt.objects.exists()
