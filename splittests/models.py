@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tracking.models import Site
+from tracking.models import Goal, Site
 
 
 class SplitTest(models.Model):
@@ -20,6 +20,7 @@ class SplitTest(models.Model):
     class GoalType(models.TextChoices):
         REVENUE = "revenue", "Revenue"
         PAGEVIEW = "pageview", "Page view"
+        GOAL = "goal", "Goal (custom event or page)"
 
     class Method(models.TextChoices):
         SEQUENTIAL = "sequential", "Sequential (safe to check every day)"
@@ -38,6 +39,14 @@ class SplitTest(models.Model):
     )
     goal_page = models.CharField(
         max_length=500, blank=True, help_text="For a page-view goal: the target path"
+    )
+    goal = models.ForeignKey(
+        Goal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="split_tests",
+        help_text="For a goal goal: the site's goal a visitor converts on",
     )
     minimum_sample = models.PositiveIntegerField(
         default=100, help_text="Visitors per variant before a winner"

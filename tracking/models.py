@@ -306,3 +306,118 @@ class ShareLink(models.Model):
     def revoke(self, now) -> None:
         self.revoked_at = now
         self.save(update_fields=["revoked_at"])
+
+
+# Custom events (``Humblytics.track``) and goals. The caps are the ingest's (400 beyond them).
+EVENT_NAME_MAX_LENGTH = 120
+EVENT_PROPS_MAX = 30
+EVENT_PROP_KEY_MAX_LENGTH = 64
+EVENT_PROP_VALUE_MAX_LENGTH = 500
+
+
+class CustomEvent(models.Model):
+    """A custom event on a page view: a name and a few string properties.
+
+    ``view_id`` is the page view's id as the browser sent it; ``session`` is filled when that view is
+    stored (at once, or by a later pass when the event arrived first). ``uid`` is given at admission, so
+    a spool record replayed after a crash is stored once. ``visitor_hash`` is the same daily-salted hash
+    a session keeps: no IP or user agent.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="custom_events")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, null=True, blank=True, related_name="custom_events"
+    )
+    view_id = models.CharField(max_length=64)
+    uid = models.CharField(max_length=32)
+    name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    props = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    visitor_hash = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "uid"], name="customevent_unique_site_uid")]
+        indexes = [
+            models.Index(fields=["site", "created_at"], name="customevent_site_created"),
+            models.Index(fields=["site", "name", "created_at"], name="customevent_site_name_created"),
+            models.Index(fields=["site", "view_id"], name="customevent_site_view_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.name!r} on view {self.view_id}"
+
+
+class Goal(models.Model):
+    """What a site owner counts as a conversion: a custom event by name, or a visit to a page path
+    (``*`` matches any run of characters, ``/thanks*`` or ``/blog/*/signup``)."""
+
+    class Kind(models.TextChoices):
+        EVENT = "event", "Custom event"
+        PAGE = "page", "Page visit"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="goals")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    event_name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH, blank=True)
+    page_pattern = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="goal_unique_site_name")]
+
+    def __str__(self) -> str:
+        return f"goal {self.name!r} of {self.site_id}"
+
+
+class Funnel(models.Model):
+    """An ordered path of 2 to 8 goals (``FunnelStep``)."""
+
+    MIN_STEPS = 2
+    MAX_STEPS = 8
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="funnels")
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["site", "name"], name="funnel_unique_site_name")]
+
+    def __str__(self) -> str:
+        return f"funnel {self.name!r} of {self.site_id}"
+
+
+class FunnelStep(models.Model):
+    funnel = models.ForeignKey(Funnel, on_delete=models.CASCADE, related_name="steps")
+    # A goal in a funnel cannot be deleted until the funnel lets it go.
+    goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="funnel_steps")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["funnel", "position"], name="funnelstep_unique_funnel_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"step {self.position} of {self.funnel_id}"
+
+
+class GoalDaily(models.Model):
+    """One goal's completions on one local day (in ``RollupState.timezone``), exact like ``DailyRollup``:
+    ``visitors`` counts visitor hashes completing it for the first time on ``day``, split by ``last_day``
+    (the latest earlier day the same hash completed it; null: never). ``completions`` adds up over days."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="goal_dailies")
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="dailies")
+    day = models.DateField()
+    last_day = models.DateField(null=True)
+    visitors = models.PositiveIntegerField(default=0)
+    completions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "goal", "day"], name="goaldaily_site_goal_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} goal {self.goal_id} of {self.site_id}"
