@@ -25,6 +25,9 @@ class GoalSerializer(serializers.Serializer):
     # Bounded well inside the database's bigint: a larger number was a 500 (OverflowError) on save.
     target = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=10**12)
     page = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    # type "goal": the id of one of the site's goals (GET /api/v1/sites/SITE_ID/goals); another
+    # site's id is refused as unknown by lifecycle.validate. Bounded: a larger number is no id.
+    goal = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
 
 
 class SplitTestCreateSerializer(serializers.Serializer):
@@ -51,6 +54,7 @@ class SplitTestCreateSerializer(serializers.Serializer):
             goal_type=goal["type"],
             revenue_target=goal.get("target"),
             goal_page=goal.get("page") or "",
+            goal_id=goal.get("goal"),
             minimum_sample=data["minimum_sample"],
             minimum_conversions=data["minimum_conversions"],
             method=data["method"],
@@ -69,6 +73,20 @@ class SplitTestCreateSerializer(serializers.Serializer):
 class SplitTestPatchSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["running", "stopped"], required=False)
     name = serializers.CharField(max_length=120, required=False)
+    goal = serializers.JSONField(required=False)
+
+    def validate_goal(self, value):
+        # Refused rather than ignored: a client sending it expects it to take effect.
+        raise serializers.ValidationError(
+            "cannot be changed here: a launched test keeps its goal (its results depend on it); "
+            "a draft's goal is changed on its edit page, or create a new test"
+        )
+
+
+def _goal(test: SplitTest) -> dict:
+    if test.goal_type == SplitTest.GoalType.GOAL:
+        return {"type": test.goal_type, "goal": test.goal_id, "name": test.goal.name if test.goal else None}
+    return {"type": test.goal_type, "target": test.revenue_target, "page": test.goal_page or None}
 
 
 def represent(test: SplitTest, *, with_results: bool) -> dict:
@@ -78,11 +96,7 @@ def represent(test: SplitTest, *, with_results: bool) -> dict:
         "page": test.page,
         "status": test.status,
         "randomization": test.randomization,
-        "goal": {
-            "type": test.goal_type,
-            "target": test.revenue_target,
-            "page": test.goal_page or None,
-        },
+        "goal": _goal(test),
         "minimum_sample": test.minimum_sample,
         "minimum_conversions": test.minimum_conversions,
         "method": test.method,
@@ -107,6 +121,26 @@ def _invalid(exc: lifecycle.InvalidTest) -> ValidationError:
     return ValidationError(exc.errors)
 
 
+def _flat(errors, prefix: str = "") -> dict[str, list[str]]:
+    """Nested serializer errors by path ("goal.goal", "variants[1].url"): a message names its field
+    instead of showing a Python dict."""
+    if isinstance(errors, dict):
+        pairs = [(f"{prefix}.{key}" if prefix else str(key), value) for key, value in errors.items()]
+    elif errors and all(isinstance(item, dict | list) for item in errors):
+        pairs = [(f"{prefix}[{index}]", value) for index, value in enumerate(errors)]
+    else:
+        return {prefix: [str(error) for error in errors]}
+    flat: dict[str, list[str]] = {}
+    for path, value in pairs:
+        flat.update(_flat(value, path))
+    return flat
+
+
+def _valid(serializer: serializers.Serializer) -> None:
+    if not serializer.is_valid():
+        raise ValidationError(_flat(serializer.errors))
+
+
 TestBody = inline_serializer(
     "SplitTest", fields={"id": serializers.IntegerField(), "name": serializers.CharField()}
 )
@@ -124,11 +158,11 @@ def split_tests(request, site_id: str):
     """List the site's split tests, or create one (status draft or running)."""
     if request.method == "GET":
         site = api_site(request, site_id)
-        tests = SplitTest.objects.filter(site=site).prefetch_related("variants")
+        tests = SplitTest.objects.filter(site=site).select_related("goal").prefetch_related("variants")
         return Response({"results": [represent(test, with_results=False) for test in tests]})
     site = api_site(request, site_id, write=True)
     serializer = SplitTestCreateSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
+    _valid(serializer)
     try:
         test = lifecycle.create_test(
             site, serializer.to_spec(), launch=serializer.validated_data["status"] == "running"
@@ -139,7 +173,12 @@ def split_tests(request, site_id: str):
 
 
 def _get_test(site, test_id: int) -> SplitTest:
-    test = SplitTest.objects.filter(site=site, pk=test_id).prefetch_related("variants").first()
+    test = (
+        SplitTest.objects.filter(site=site, pk=test_id)
+        .select_related("goal")
+        .prefetch_related("variants")
+        .first()
+    )
     if test is None:
         raise Http404
     return test
@@ -161,7 +200,7 @@ def split_test(request, site_id: str, test_id: int):
     site = api_site(request, site_id, write=True)
     test = _get_test(site, test_id)
     serializer = SplitTestPatchSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
+    _valid(serializer)
     data = serializer.validated_data
     try:
         if "name" in data:

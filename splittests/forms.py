@@ -5,6 +5,32 @@ from django import forms
 from humblytics.lib.money import exponent, to_major
 from splittests.lifecycle import TestSpec, VariantSpec
 from splittests.models import SplitTest
+from tracking.models import Goal
+
+#: A site's goal in the goal choice: "goal:<id>" beside "revenue" and "pageview".
+GOAL_CHOICE_PREFIX = "goal:"
+
+
+def _goal_choices(site) -> list:
+    """Revenue, Page view, then each of the site's own goals (never another site's)."""
+    choices: list = [
+        (value, label) for value, label in SplitTest.GoalType.choices if value != SplitTest.GoalType.GOAL
+    ]
+    goals = list(Goal.objects.filter(site=site)) if site is not None else []
+    if goals:
+        choices.append(
+            (
+                "Your goals",
+                [(f"{GOAL_CHOICE_PREFIX}{goal.pk}", f"{goal.name} ({_describe(goal)})") for goal in goals],
+            )
+        )
+    return choices
+
+
+def _describe(goal: Goal) -> str:
+    if goal.kind == Goal.Kind.EVENT:
+        return f"event {goal.event_name}"
+    return f"visit {goal.page_pattern}"
 
 
 class SplitTestForm(forms.Form):
@@ -15,7 +41,14 @@ class SplitTestForm(forms.Form):
         max_length=500, label="Control page", help_text="Path of the page under test, e.g. /pricing"
     )
     randomization = forms.ChoiceField(choices=SplitTest.Randomization.choices, initial="session")
-    goal_type = forms.ChoiceField(choices=SplitTest.GoalType.choices, initial="revenue", label="Goal type")
+    goal_type = forms.ChoiceField(
+        choices=(),  # set per site in __init__
+        initial="revenue",
+        label="Goal type",
+        help_text="Revenue, a visit to one page, or one of your goals (custom events and page patterns, "
+        "set up in Settings → Goals).",
+        error_messages={"invalid_choice": "Choose Revenue, Page view or one of this site's goals."},
+    )
     goal_page = forms.CharField(
         required=False,
         max_length=500,
@@ -91,16 +124,17 @@ class SplitTestForm(forms.Form):
         ("Variant pages", ("canonical_to_control",), ""),
     )
 
-    def __init__(self, *args, currency: str | None = None, **kwargs):
+    def __init__(self, *args, currency: str | None = None, site=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.currency = currency or "usd"
+        self.fields["goal_type"].choices = _goal_choices(site)
 
     def fieldsets(self) -> list[tuple[str, list, str]]:
         return [(legend, [self[name] for name in names], goal) for legend, names, goal in self.FIELDSETS]
 
     def clean_revenue_target(self) -> int | None:
         raw = (self.cleaned_data.get("revenue_target") or "").strip().replace(",", "")
-        if not raw or self.data.get("goal_type") == SplitTest.GoalType.PAGEVIEW:
+        if not raw or (self.data.get("goal_type") or "revenue") != SplitTest.GoalType.REVENUE:
             return None
         try:
             amount = Decimal(raw)
@@ -142,12 +176,16 @@ class SplitTestForm(forms.Form):
             variants.append(
                 VariantSpec("c", data.get("c_name") or "Variant C", data["c_url"], data["c_weight"], False)
             )
-        is_revenue = data["goal_type"] == SplitTest.GoalType.REVENUE
+        goal_type, goal_id = data["goal_type"], None
+        if goal_type.startswith(GOAL_CHOICE_PREFIX):
+            goal_type, goal_id = SplitTest.GoalType.GOAL, int(goal_type.removeprefix(GOAL_CHOICE_PREFIX))
+        is_revenue = goal_type == SplitTest.GoalType.REVENUE
         return TestSpec(
             name=data["name"],
             page=data["page"],
             randomization=data["randomization"],
-            goal_type=data["goal_type"],
+            goal_type=goal_type,
+            goal_id=goal_id,
             revenue_target=data["revenue_target"]
             if is_revenue and data.get("revenue_mode") == "target"
             else None,
@@ -188,7 +226,9 @@ def initial_for(test: SplitTest, currency: str) -> dict:
         "name": test.name,
         "page": test.page,
         "randomization": test.randomization,
-        "goal_type": test.goal_type,
+        "goal_type": f"{GOAL_CHOICE_PREFIX}{test.goal_id}"
+        if test.goal_type == SplitTest.GoalType.GOAL
+        else test.goal_type,
         "revenue_mode": "target" if test.revenue_target else "any",
         "revenue_target": str(to_major(test.revenue_target, currency)) if test.revenue_target else "",
         "goal_page": test.goal_page,

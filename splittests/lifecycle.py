@@ -10,7 +10,7 @@ from django.utils import timezone
 from revenue.reports import report_currency
 from splittests.models import SplitTest, Variant
 from splittests.variant_urls import UnsafeUrl, check_url
-from tracking.models import Site
+from tracking.models import Goal, Site
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -45,6 +45,7 @@ class TestSpec:
     goal_type: str = SplitTest.GoalType.REVENUE
     revenue_target: int | None = None
     goal_page: str = ""
+    goal_id: int | None = None  # a GOAL goal: the id of one of the site's goals
     minimum_sample: int = 100
     minimum_conversions: int = 10
     method: str = SplitTest.Method.SEQUENTIAL
@@ -64,6 +65,21 @@ def _path_on_site(site: Site, value: str, field_name: str, errors: dict[str, str
         return ""
 
 
+def _site_goal(site: Site, goal_id) -> Goal | None:
+    """The site's own goal with that id; another site's goal is as unknown as a made-up id."""
+    if isinstance(goal_id, bool) or not isinstance(goal_id, int) or not 0 < goal_id < 2**63:
+        return None
+    return Goal.objects.filter(site=site, pk=goal_id).first()
+
+
+def _goal_problem(goal_id) -> str:
+    if goal_id is None:
+        return (
+            'give the id of one of this site\'s goals (Settings → Goals), e.g. {"type": "goal", "goal": 12}'
+        )
+    return f"{goal_id!r} is not one of this site's goals (Settings → Goals lists them with their ids)"
+
+
 def validate(site: Site, spec: TestSpec) -> TestSpec:
     """Check a test definition; raises InvalidTest naming every problem."""
     errors: dict[str, str] = {}
@@ -75,7 +91,10 @@ def validate(site: Site, spec: TestSpec) -> TestSpec:
     if spec.randomization not in SplitTest.Randomization.values:
         errors["randomization"] = 'must be "session" or "user"'
     if spec.goal_type not in SplitTest.GoalType.values:
-        errors["goal"] = 'type must be "revenue" or "pageview"'
+        errors["goal"] = 'type must be "revenue", "pageview" or "goal"'
+    elif spec.goal_type == SplitTest.GoalType.GOAL:
+        if _site_goal(site, spec.goal_id) is None:
+            errors["goal"] = _goal_problem(spec.goal_id)
     elif spec.goal_type == SplitTest.GoalType.REVENUE:
         if spec.revenue_target is not None and (
             isinstance(spec.revenue_target, bool)
@@ -165,6 +184,7 @@ def _definition(spec: TestSpec) -> dict:
         "goal_type": spec.goal_type,
         "revenue_target": spec.revenue_target if spec.goal_type == SplitTest.GoalType.REVENUE else None,
         "goal_page": spec.goal_page if spec.goal_type == SplitTest.GoalType.PAGEVIEW else "",
+        "goal_id": spec.goal_id if spec.goal_type == SplitTest.GoalType.GOAL else None,
         "minimum_sample": spec.minimum_sample,
         "minimum_conversions": spec.minimum_conversions,
         "method": spec.method,

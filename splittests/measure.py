@@ -3,7 +3,10 @@
 A visitor (cookie-free visitor hash) is exposed at their first view carrying one of the test's
 variant keys on that variant's page, within the test's run. A revenue conversion is attributed net
 revenue, through payment → session → visitor, created after that exposure and before the test
-stopped, reaching the target (Any Revenue: above zero).
+stopped, reaching the target (Any Revenue: above zero). A page-view or goal conversion is a visit to
+the goal page, or a completion of the site's goal (``tracking.goals.hits``: a custom event by name, a
+view matching a page pattern), after the visitor's exposure and before the test stopped, counted
+once per visitor.
 
 Revenue is counted in the test's currency only (amounts of different currencies are never added):
 the site's settlement currency fixed when the test was launched, or, for a test launched before the
@@ -22,6 +25,7 @@ from django.utils import timezone
 
 from revenue.models import Payment
 from splittests.models import SplitTest
+from tracking import goals
 from tracking.models import View
 
 
@@ -97,13 +101,23 @@ def _currency(test: SplitTest, payments: list[tuple[str, str, int]]) -> str | No
     return min(totals, key=lambda c: (-totals[c], c)) if totals else None
 
 
+def _completions(test: SplitTest, end: dt.datetime):
+    """(visitor hash, time) of every completion of the test's page-view or site goal in its run."""
+    if test.goal_type == SplitTest.GoalType.PAGEVIEW:
+        return View.objects.filter(
+            site=test.site, page=test.goal_page, created_at__gte=test.started_at, created_at__lte=end
+        ).values_list("session__visitor_hash", "created_at")
+    # hits() ends before ``end``; the run includes it, as for exposures and payments.
+    rows = goals.hits(test.goal, test.started_at, end + dt.timedelta(microseconds=1))
+    # An event that arrived before its page view has no session yet: it is not counted until the
+    # view is stored and links it (then its visitor hash is known to belong to a real session).
+    return rows.filter(session_id__isnull=False).values_list("visitor_hash", "at")
+
+
 def _goal_visitors(test: SplitTest, exposed: dict, end: dt.datetime) -> set[str]:
-    """Exposed visitors who viewed the goal page after their exposure."""
+    """Exposed visitors who completed the goal after their exposure (a visitor counts once)."""
     converted: set[str] = set()
-    goal_views = View.objects.filter(
-        site=test.site, page=test.goal_page, created_at__gte=test.started_at, created_at__lte=end
-    ).values_list("session__visitor_hash", "created_at")
-    for visitor, created_at in goal_views.iterator(chunk_size=5000):
+    for visitor, created_at in _completions(test, end).iterator(chunk_size=5000):
         exposure = exposed.get(visitor)
         if exposure is not None and created_at >= exposure[1]:
             converted.add(visitor)
@@ -131,7 +145,7 @@ def collect(test: SplitTest, now: dt.datetime | None = None) -> Measured:
         if test.goal_type == SplitTest.GoalType.REVENUE:
             target = test.revenue_target
             converted = {v for v, total in per_visitor.items() if (total >= target if target else total > 0)}
-        elif test.goal_page:
+        elif test.goal_page if test.goal_type == SplitTest.GoalType.PAGEVIEW else test.goal_id:
             converted = _goal_visitors(test, exposed, end)
     counts: dict[str, int] = defaultdict(int)
     conversions: dict[str, int] = defaultdict(int)

@@ -93,9 +93,15 @@ class SplitTest(models.Model):
         end = self.stopped_at or timezone.now()
         return max(0, (end - self.started_at).days)
 
+    def is_conversion_goal(self) -> bool:
+        """A page view or a site goal: decided on the conversion rate (revenue: revenue per visitor)."""
+        return self.goal_type in (self.GoalType.PAGEVIEW, self.GoalType.GOAL)
+
     def goal_label(self) -> str:
         if self.goal_type == self.GoalType.PAGEVIEW:
             return f"Visit {self.goal_page}"
+        if self.goal_type == self.GoalType.GOAL:
+            return f"Goal: {self.goal.name}" if self.goal_id else "Goal"
         if self.revenue_target is None:
             return "Any Revenue"
         return "Revenue target"

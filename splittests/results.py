@@ -9,8 +9,8 @@ The rules, in the order they apply:
 * Capping: when the test caps outliers, each visitor's revenue is capped at the percentile of the
   buyers' revenue pooled over all variants, and every money figure (revenue, revenue per visitor,
   average order, lift, confidence, interval) uses the capped amounts.
-* The primary metric decides: conversion rate for a page-view goal, revenue per visitor for a
-  revenue goal. Both metrics are compared and shown either way.
+* The primary metric decides: conversion rate for a page-view goal or a site's goal, revenue per
+  visitor for a revenue goal. Both metrics are compared and shown either way.
 * With several challengers, p-values are corrected with Holm's method, per metric.
 * Guards: no winner while any variant is below the minimum visitors or conversions, while the
   control has no conversion, or while the traffic split is off (sample ratio mismatch).
@@ -458,13 +458,14 @@ def evaluate(
       ``method="fixed_horizon"``, ``minimum_sample`` is the planned sample size).
     * ``cap_percentile``: cap each visitor's revenue at that percentile of the buyers' revenue
       pooled over all variants (e.g. 99); None: no capping.
-    * ``goal``: "pageview" decides on the conversion rate, "revenue" on revenue per visitor.
+    * ``goal``: "revenue" decides on revenue per visitor; "pageview" and "goal" (a site's goal) on
+      the conversion rate.
     """
     control = _check_variants(variants, minimum_sample, confidence_threshold)
     st.check_count("minimum_conversions", minimum_conversions)
     options = _Options(
         method=method,
-        metric=CONVERSION_RATE if goal == SplitTest.GoalType.PAGEVIEW else REVENUE_PER_VISITOR,
+        metric=REVENUE_PER_VISITOR if goal == SplitTest.GoalType.REVENUE else CONVERSION_RATE,
         alpha=1.0 - confidence_threshold,
         minimum_sample=minimum_sample,
         minimum_conversions=minimum_conversions,

@@ -17,7 +17,9 @@ from tracking.access import get_site_for_user
 
 def _test_for(request, site_id: str, test_id: int, *, owner_only: bool = False):
     site, membership = get_site_for_user(request.user, site_id, owner_only=owner_only)
-    test = get_object_or_404(SplitTest.objects.prefetch_related("variants"), site=site, pk=test_id)
+    test = get_object_or_404(
+        SplitTest.objects.select_related("goal").prefetch_related("variants"), site=site, pk=test_id
+    )
     return site, membership, test
 
 
@@ -25,7 +27,7 @@ def _test_for(request, site_id: str, test_id: int, *, owner_only: bool = False):
 @require_http_methods(["GET"])
 def list_split_tests(request, site_id: str):
     site, membership = get_site_for_user(request.user, site_id)
-    tests = list(SplitTest.objects.filter(site=site).prefetch_related("variants"))
+    tests = list(SplitTest.objects.filter(site=site).select_related("goal").prefetch_related("variants"))
     rows = []
     for test in tests:
         leader = None
@@ -33,7 +35,8 @@ def list_split_tests(request, site_id: str):
             outcome, _ = results.results_for(test)
             challengers = [v for v in outcome.variants if v.visitors]
             if challengers:
-                leader = max(challengers, key=lambda v: v.revenue_per_visitor or 0)
+                # The leader on the test's own goal: revenue per visitor, or the conversion rate.
+                leader = max(challengers, key=lambda v: getattr(v, outcome.metric) or 0)
             rows.append((test, outcome, leader))
         else:
             rows.append((test, None, None))
@@ -46,7 +49,7 @@ def list_split_tests(request, site_id: str):
 
 def _apply_invalid(form: SplitTestForm, invalid: lifecycle.InvalidTest) -> None:
     for field, message in invalid.errors.items():
-        target = {"page": "page", "name": "name", "goal_page": "goal_page"}.get(field)
+        target = {"page": "page", "name": "name", "goal_page": "goal_page", "goal": "goal_type"}.get(field)
         if field == "variants[1].url":
             target = "b_url"
         elif field == "variants[2].url":
@@ -59,7 +62,7 @@ def _apply_invalid(form: SplitTestForm, invalid: lifecycle.InvalidTest) -> None:
 def new_split_test(request, site_id: str):
     site, membership = get_site_for_user(request.user, site_id, owner_only=request.method == "POST")
     currency = report_currency(site) or "usd"
-    form = SplitTestForm(request.POST or None, currency=currency)
+    form = SplitTestForm(request.POST or None, currency=currency, site=site)
     if request.method == "POST" and form.is_valid():
         launch = request.POST.get("action") == "launch"
         try:
@@ -86,7 +89,9 @@ def edit_split_test(request, site_id: str, test_id: int):
     if test.status != SplitTest.Status.DRAFT:
         messages.error(request, "Only drafts can be edited: a launched test keeps its definition.")
         return redirect("splittests:detail", site_id=site.public_id, test_id=test.pk)
-    form = SplitTestForm(request.POST or None, currency=currency, initial=initial_for(test, currency))
+    form = SplitTestForm(
+        request.POST or None, currency=currency, site=site, initial=initial_for(test, currency)
+    )
     if request.method == "POST" and form.is_valid():
         launch = request.POST.get("action") == "launch"
         try:
