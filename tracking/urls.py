@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracking import sharing_views, team_views, views
+from tracking import goal_views, sharing_views, team_views, views
 
 app_name = "tracking"
 
@@ -34,6 +34,23 @@ urlpatterns = [
         "sites/<str:site_id>/settings/sharing/<int:link_id>/revoke/",
         sharing_views.revoke_share_link,
         name="revoke_share_link",
+    ),
+    path("sites/<str:site_id>/settings/goals/", goal_views.goal_settings, name="goals"),
+    path("sites/<str:site_id>/settings/goals/new/", goal_views.edit_goal, name="new_goal"),
+    path("sites/<str:site_id>/settings/goals/<int:goal_id>/edit/", goal_views.edit_goal, name="edit_goal"),
+    path(
+        "sites/<str:site_id>/settings/goals/<int:goal_id>/delete/", goal_views.delete_goal, name="delete_goal"
+    ),
+    path("sites/<str:site_id>/settings/goals/funnels/new/", goal_views.edit_funnel, name="new_funnel"),
+    path(
+        "sites/<str:site_id>/settings/goals/funnels/<int:funnel_id>/edit/",
+        goal_views.edit_funnel,
+        name="edit_funnel",
+    ),
+    path(
+        "sites/<str:site_id>/settings/goals/funnels/<int:funnel_id>/delete/",
+        goal_views.delete_funnel,
+        name="delete_funnel",
     ),
     path("invite/<str:token>/", team_views.accept_invitation, name="accept_invitation"),
 ]
