@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView
 from humblytics.reports import api as reports_api
 from revenue import api as revenue_api
 from splittests import api as splittests_api
+from tracking import goals_api
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -18,4 +19,8 @@ urlpatterns = [
         splittests_api.stop_split_test,
         name="api-split-test-stop",
     ),
+    path("sites/<str:site_id>/goals", goals_api.goals_view, name="api-goals"),
+    path("sites/<str:site_id>/goals/<int:goal_id>", goals_api.goal_view, name="api-goal"),
+    path("sites/<str:site_id>/funnels", goals_api.funnels_view, name="api-funnels"),
+    path("sites/<str:site_id>/funnels/<int:funnel_id>", goals_api.funnel_view, name="api-funnel"),
 ]
