@@ -28,6 +28,12 @@ def schedules() -> list[dict]:
             "schedule_type": Schedule.HOURLY,
         },
         {
+            "name": "link-custom-events",
+            "func": "tracking.tasks.link_custom_events",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+        },
+        {
             "name": "roll-up-reports",
             "func": "tracking.tasks.roll_up_reports",
             "schedule_type": Schedule.MINUTES,

@@ -166,6 +166,10 @@ INGEST_BUFFER_MAX_BATCH = env_int("INGEST_BUFFER_MAX_BATCH", 500, minimum=1, max
 INGEST_BUFFER_MAX_PENDING = env_int("INGEST_BUFFER_MAX_PENDING", 50_000, minimum=1)
 # Each web worker appends admitted views here before answering 202 (tracking/spool.py); a local disk.
 INGEST_SPOOL_DIR = env_str("INGEST_SPOOL_DIR") or str(BASE_DIR / ".spool")
+# Custom events (tracking/events.py): distinct event names and property keys a site may have; an event
+# with a new one beyond these is dropped (202 "event_limit", counted on Settings). Known ones keep working.
+EVENT_NAMES_PER_SITE = env_int("EVENT_NAMES_PER_SITE", 500, minimum=1, maximum=100_000)
+EVENT_PROP_KEYS_PER_SITE = env_int("EVENT_PROP_KEYS_PER_SITE", 200, minimum=1, maximum=100_000)
 # Dashboard reports read finished days from daily rollup tables (built every minute by the worker).
 REPORT_ROLLUPS = env_bool("REPORT_ROLLUPS", True)
 # Report budget (humblytics/reports/budget.py): at most this many reports compute at once across every

@@ -1,4 +1,5 @@
-"""This worker process's ingest buffer: admitted page views written in batches by a background thread.
+"""This worker process's ingest buffer: admitted page views and custom events written in batches by a
+background thread (a batch's views before its events; see ``ingest.store``).
 
 ``ingest.submit`` hands a view to ``get_buffer(...)`` when ``INGEST_BUFFER`` is on. The buffer is given
 its writer and the spool codec rather than importing ``tracking.ingest``, so imports run one way.
@@ -73,7 +74,8 @@ class IngestBuffer:
     resolves its visitors' sessions under advisory locks on those visitors.
 
     What a 202 promises (with a spool): the view is stored exactly once unless the machine's disk is
-    lost or the operating system crashes before writing its page cache.
+    lost or the operating system crashes before writing its page cache. A custom event takes the same
+    path and keeps the same promise: it is recognised on a replay by the uid given at admission.
     - Graceful stop: everything is written; if the database is down, what is left stays in the spool.
     - ``kill -9``, OOM, crash of the process: its segments are adopted by another worker (now, or when
       the next one starts) and stored again; views already stored are recognised by their id.
@@ -196,7 +198,8 @@ class IngestBuffer:
     def _dead_letter(self, item: _Item, exc: Exception) -> None:
         pending = item.pending
         logger.error(
-            "ingest: dropped view %s of site %s after %d failure(s): %s: %s%s",
+            "ingest: dropped %s %s of site %s after %d failure(s): %s: %s%s",
+            "event on view" if hasattr(pending, "uid") else "view",
             pending.event.view_id,
             pending.site.pk,
             item.failures,

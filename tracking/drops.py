@@ -1,6 +1,7 @@
-"""Why page views were refused: per site, reason and hour counts for Settings → General.
+"""Why page views and custom events were refused: per site, reason and hour counts for Settings → General.
 
-Ingest calls ``count_drop`` for every view it drops (a bot, a page on another host). Counting must not
+Ingest calls ``count_drop`` for every view or event it drops (a bot, a page on another host, an event
+name or property key beyond the site's limits). Counting must not
 cost the hot path much during a bot flood, so each process writes a given counter at most once a second
 and adds what it counted meanwhile on its next write; a process that stops may lose its last second.
 Counts older than two days are deleted whenever a site starts a new counter.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 
-from tracking import bots
+from tracking import bots, events
 from tracking.models import DropCount, Site
 
 WINDOW = dt.timedelta(hours=24)
@@ -55,12 +56,19 @@ EXPLANATIONS = {
         "If you are testing with curl, send a browser's User-Agent header.",
     ),
     bots.EMPTY_USER_AGENT: ("The request had no user agent.", "Usually a script or a privacy proxy."),
+    events.EVENT_LIMIT: (
+        "A custom event brought a new event name or property key when the site already had as many "
+        "distinct ones as it may keep (500 names and 200 property keys unless your install sets other "
+        "limits). Events whose name and keys were seen before are still counted.",
+        "Check Humblytics.track calls in your pages: names and property keys should be a fixed list, with "
+        "anything variable (ids, prices, e-mails) in property values instead.",
+    ),
     bots.SHORT_USER_AGENT: ("The user agent was too short to be a browser's.", "Usually a script."),
 }
 
 
 def count_drop(site_public_id: str, reason: str, hostname: str = "", now: dt.datetime | None = None) -> None:
-    """Count one dropped view of the site with this public id (unknown ids are ignored). A page on a
+    """Count one dropped view or event of the site with this public id (unknown ids are ignored). A page on a
     local host counts as ``local_page`` rather than ``hostname_mismatch``."""
     site_id = _site_id(site_public_id)
     if site_id is None:

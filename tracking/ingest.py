@@ -1,44 +1,42 @@
 """Page-view ingest: parse → drop bots → resolve site → check hostname → enrich → hash → session → store.
 
-``parse_event`` turns a request body into an ``Event`` or raises ``BadEvent``; ``admit`` runs the checks
-that decide the answer (bot, unknown site, hostname); ``store`` writes admitted views in one transaction
-per batch. ``ingest`` is both, synchronously, and returns ``Accepted`` or ``Dropped(reason)`` (tests, the
-demo, commands). The HTTP view calls ``submit``, which with ``INGEST_BUFFER`` on (the default when DEBUG
-is off) answers as soon as the view is admitted and written to this worker's spool, and leaves the
-database write to its ``IngestBuffer`` (``tracking.buffer``; see its docstring for what a 202 promises).
-Nothing here stores the IP address or the user agent, not even in the spool: ``prepare`` turns them into
-the daily-salted visitor hashes and the enrichment results as soon as the view is admitted.
+``parse_event`` turns a request body into an ``Event`` (a page view) or a ``TrackedEvent`` (a custom
+event, ``tracking.events``), or raises ``BadEvent``; ``admit`` runs the checks that decide the answer
+(bot, unknown site, hostname, an event's name and key limits); ``store`` writes admitted views, then
+events, in one transaction per batch. ``ingest`` is both, synchronously, and returns ``Accepted`` (a
+view), ``Recorded`` (an event) or ``Dropped(reason)`` (tests, the demo, commands). The HTTP view calls
+``submit``, which with ``INGEST_BUFFER`` on (the default when DEBUG is off) answers as soon as the view
+or event is admitted and written to this worker's spool, and leaves the database write to its
+``IngestBuffer`` (``tracking.buffer``; see its docstring for what a 202 promises). Nothing here stores
+the IP address or the user agent, not even in the spool: ``prepare`` turns them into the daily-salted
+visitor hashes and the enrichment results as soon as the view is admitted.
 """
 
 import datetime as dt
-import json
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.db import connection as db_connection
 
-from tracking import bots, buffer, channels, drops, enrich, referrers, sessions, useragents, visitors
-from tracking.models import Session, Site, View
+from tracking import (
+    bots,
+    buffer,
+    channels,
+    drops,
+    enrich,
+    events,
+    payload,
+    referrers,
+    sessions,
+    useragents,
+    visitors,
+)
+from tracking.models import CustomEvent, Session, Site, View
+from tracking.payload import MAX_URL_LENGTH, SITE_ID_RE, VARIANT_RE, VIEW_ID_RE, BadEvent
 from tracking.useragents import ClientInfo
-
-MAX_BODY_BYTES = 8 * 1024
-MAX_URL_LENGTH = 2048
-MAX_PAGE_LENGTH = 500
-SITE_ID_RE = re.compile(r"^[a-z0-9]{7}$")
-VIEW_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-VARIANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class BadEvent(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 class UnknownSite(Exception):
@@ -91,40 +89,28 @@ class Queued:
     """Admitted and buffered; ``IngestBuffer`` stores it within ``INGEST_BUFFER_INTERVAL_MS``."""
 
 
-def _string(data: dict, key: str, *, required: bool, max_length: int) -> str:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise BadEvent(f"{key} is required")
-        return ""
-    if not isinstance(value, str):
-        raise BadEvent(f"{key} must be a string")
-    if len(value) > max_length:
-        raise BadEvent(f"{key} is longer than {max_length} characters")
-    if "\x00" in value:
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail when storing.
-        raise BadEvent(f"{key} must not contain NUL characters")
-    return value
-
-
-def parse_event(body: bytes) -> Event:
+def parse_event(body: bytes) -> Event | events.TrackedEvent:
     """Validate a raw body strictly. Raises BadEvent (400, or 413 for an oversized body)."""
-    data = _json_object(body)
-    if data.get("type", "pageview") != "pageview":
-        raise BadEvent('type must be "pageview"')
-    site = _string(data, "site", required=True, max_length=16)
+    data = payload.json_object(body)
+    kind = data.get("type", "pageview")
+    if kind not in ("pageview", "event"):
+        raise BadEvent('type must be "pageview" or "event"')
+    site = payload.string(data, "site", required=True, max_length=16)
     if not SITE_ID_RE.match(site):
         raise BadEvent("site must be a 7-character site id")
-    view_id = _string(data, "view_id", required=True, max_length=64)
+    view_id = payload.string(data, "view_id", required=True, max_length=64)
     if not VIEW_ID_RE.match(view_id):
         raise BadEvent("view_id must be 16 to 64 URL-safe characters (A-Z, a-z, 0-9, - and _)")
-    url = _string(data, "url", required=True, max_length=MAX_URL_LENGTH)
-    hostname, path = _page(url)
-    _refuse_nul_in_campaign_values(url, "url")
-    referrer = _string(data, "referrer", required=False, max_length=MAX_URL_LENGTH)
-    _refuse_nul_in_campaign_values(referrer, "referrer")
-    screen_width = _screen_width(data)
-    variant = _string(data, "variant", required=False, max_length=64)
+    url = payload.string(data, "url", required=True, max_length=MAX_URL_LENGTH)
+    hostname, path = payload.page(url)
+    if kind == "event":
+        name, props = events.parse_name(data.get("name")), events.parse_props(data.get("props"))
+        return events.TrackedEvent(site, view_id, url, hostname, name, props)
+    payload.refuse_nul_in_campaign_values(url, "url")
+    referrer = payload.string(data, "referrer", required=False, max_length=MAX_URL_LENGTH)
+    payload.refuse_nul_in_campaign_values(referrer, "referrer")
+    screen_width = payload.screen_width(data)
+    variant = payload.string(data, "variant", required=False, max_length=64)
     if variant and not VARIANT_RE.match(variant):
         raise BadEvent("variant must be up to 64 URL-safe characters")
     return Event(
@@ -137,77 +123,6 @@ def parse_event(body: bytes) -> Event:
         screen_width=screen_width,
         variant=variant,
     )
-
-
-def _json_object(body: bytes) -> dict:
-    if len(body) > MAX_BODY_BYTES:
-        raise BadEvent(f"body is larger than {MAX_BODY_BYTES} bytes", status=413)
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadEvent("body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise BadEvent(f"body is not valid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise BadEvent("body is not valid JSON: nested too deeply") from None
-    except ValueError:
-        # Python refuses to convert an integer of more than 4,300 digits (a CPU guard): not a 500.
-        raise BadEvent("body is not valid JSON: a number is too long") from None
-    if not isinstance(data, dict):
-        raise BadEvent("body must be a JSON object")
-    if b"\\u" in body:
-        _refuse_lone_surrogates(data)
-    return data
-
-
-def _refuse_lone_surrogates(data: dict) -> None:
-    """A ``\\ud800`` escape decodes to a string that cannot be encoded as UTF-8, so it could never be
-    stored (raw UTF-8 bodies cannot carry one: the decoder refuses it); refuse it anywhere, keys too."""
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadEvent("body contains a lone surrogate (\\ud800-\\udfff) escape") from None
-
-
-# Query values that enrichment keeps (UTM tags; ref/source stand in for utm_source).
-_CAMPAIGN_KEYS = frozenset({"ref", "source"})
-
-
-def _refuse_nul_in_campaign_values(url: str, name: str) -> None:
-    """Percent-decoded, ``%00`` becomes NUL, which PostgreSQL text cannot hold: refuse it up front."""
-    if "%00" not in url:
-        return
-    try:
-        query = urlsplit(url).query
-    except ValueError:
-        return
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        key = key.strip().lower()
-        if "\x00" in value and (key.startswith("utm_") or key in _CAMPAIGN_KEYS):
-            raise BadEvent(f"{name} has a NUL character (%00) in its {key} value")
-
-
-def _page(url: str) -> tuple[str, str]:
-    """(hostname, path) of an absolute http(s) page URL; the path is cut to ``MAX_PAGE_LENGTH``."""
-    try:
-        parts = urlsplit(url)
-        hostname = parts.hostname or ""
-    except ValueError:
-        raise BadEvent("url is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not hostname:
-        raise BadEvent("url must be an absolute http(s) URL")
-    return hostname, (parts.path or "/")[:MAX_PAGE_LENGTH]
-
-
-def _screen_width(data: dict) -> int | None:
-    screen_width = data.get("screen_width")
-    if screen_width is not None and (
-        isinstance(screen_width, bool)
-        or not isinstance(screen_width, int)
-        or not 0 <= screen_width <= 100_000
-    ):
-        raise BadEvent("screen_width must be an integer between 0 and 100000")
-    return screen_width
 
 
 _site_cache: dict[str, tuple[float, Site | None]] = {}
@@ -264,8 +179,10 @@ class Pending:
     country: str
 
 
-def prepare(site: Site, event: Event, visitor: Visitor, now: dt.datetime) -> Pending:
-    """Hash and enrich an admitted view at once, so the IP and user agent go no further than this.
+def prepare(
+    site: Site, event: Event | events.TrackedEvent, visitor: Visitor, now: dt.datetime
+) -> Pending | events.PendingEvent:
+    """Hash and enrich an admitted view (hash an event) at once, so the IP and user agent go no further.
 
     Raises ``Unavailable`` when today's salt is not cached in this worker and the database cannot give it
     (the first view of a UTC day during an outage): without it the view could never be stored.
@@ -275,6 +192,8 @@ def prepare(site: Site, event: Event, visitor: Visitor, now: dt.datetime) -> Pen
     except DatabaseError:
         db_connection.close()
         raise Unavailable("the database is unavailable; try again shortly") from None
+    if isinstance(event, events.TrackedEvent):
+        return events.pending_event(site, event, now, hashes[0])
     return Pending(
         site,
         event,
@@ -285,8 +204,9 @@ def prepare(site: Site, event: Event, visitor: Visitor, now: dt.datetime) -> Pen
     )
 
 
-def admit(event: Event, visitor: Visitor) -> Site | Dropped:
-    """The checks answered before anything is stored: bots, unknown site (raises), foreign hostname."""
+def admit(event: Event | events.TrackedEvent, visitor: Visitor) -> Site | Dropped:
+    """The checks answered before anything is stored: bots, unknown site (raises), foreign hostname, and
+    for a custom event the site's limits on names and property keys."""
     reason = bots.bot_reason(visitor.user_agent)
     if reason:
         return Dropped(reason)
@@ -295,18 +215,24 @@ def admit(event: Event, visitor: Visitor) -> Site | Dropped:
         raise UnknownSite(event.site)
     if not site.owns_hostname(event.hostname):
         return Dropped("hostname_mismatch")
+    if isinstance(event, events.TrackedEvent) and (reason := events.limit_reason(site, event)):
+        return Dropped(reason)
     return site
 
 
-def ingest(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Dropped:
-    """Store one page view now, idempotently by (site, view_id). Raises UnknownSite."""
+def ingest(
+    event: Event | events.TrackedEvent, visitor: Visitor, now: dt.datetime
+) -> Accepted | events.Recorded | Dropped:
+    """Store one page view (idempotently by (site, view_id)) or custom event now. Raises UnknownSite."""
     site = admit(event, visitor)
     if isinstance(site, Dropped):
         return site
     return store([prepare(site, event, visitor, now)])[0]
 
 
-def submit(event: Event, visitor: Visitor, now: dt.datetime) -> Accepted | Queued | Dropped:
+def submit(
+    event: Event | events.TrackedEvent, visitor: Visitor, now: dt.datetime
+) -> Accepted | events.Recorded | Queued | Dropped:
     """The HTTP path: admit, then spool and buffer (``INGEST_BUFFER``) or store synchronously.
 
     Raises UnknownSite, or Unavailable when the view cannot be kept (database down and nothing cached,
@@ -339,8 +265,10 @@ def get_buffer() -> buffer.IngestBuffer:
     return buffer.get_buffer(store, buffer.Codec(spool_record, from_spool))
 
 
-def spool_record(pending: Pending) -> dict:
-    """The spool's JSON record of an admitted view (``tracking.spool``): no IP, no user agent."""
+def spool_record(pending: Pending | events.PendingEvent) -> dict:
+    """The spool's JSON record of an admitted view or event (``tracking.spool``): no IP, no user agent."""
+    if isinstance(pending, events.PendingEvent):
+        return events.spool_record(pending)
     event, client = pending.event, pending.client
     return {
         "site": pending.site.pk,
@@ -354,13 +282,17 @@ def spool_record(pending: Pending) -> dict:
     }
 
 
-def from_spool(records: list[dict]) -> tuple[list[Pending], int]:
-    """Admitted views back from spool records; records of sites deleted since are counted, not returned."""
+def from_spool(records: list[dict]) -> tuple[list[Pending | events.PendingEvent], int]:
+    """Admitted views and events back from spool records; records of sites deleted since are counted, not
+    returned."""
     sites = Site.objects.in_bulk({record["site"] for record in records})
-    pendings = []
+    pendings: list[Pending | events.PendingEvent] = []
     for record in records:
         site = sites.get(record["site"])
         if site is None:
+            continue
+        if record.get("kind") == "event":
+            pendings.append(events.from_spool_record(record, site))
             continue
         public_id, view_id, url, hostname, path, referrer = record["event"]
         event = Event(public_id, view_id, url, hostname, path, referrer, record["width"], record["variant"])
@@ -377,13 +309,15 @@ def from_spool(records: list[dict]) -> tuple[list[Pending], int]:
     return pendings, len(records) - len(pendings)
 
 
-def store(pendings: Sequence[Pending]) -> list[Accepted]:
-    """Store admitted views in one transaction: hash, find or open sessions, insert views.
+def store(pendings: Sequence[Pending | events.PendingEvent]) -> list[Accepted | events.Recorded]:
+    """Store admitted views, then events, in one transaction: find or open sessions, insert views, link
+    events to their views' sessions (``tracking.events``) and insert them. One result per item, in order.
 
-    Idempotent by (site, view_id): a view id already stored, or repeated in the batch, is reported as
-    a duplicate and changes nothing. The first attempt trusts the unique constraint instead of looking
-    ids up; when it fires (a retried beacon), the transaction is rolled back and redone with a lookup.
-    A batch costs 7 round trips on PostgreSQL however many views it holds.
+    Idempotent by (site, view_id) and an event's (site, uid): a view or event already stored, or repeated
+    in the batch, is reported as a duplicate and changes nothing. The first attempt trusts the unique
+    constraints instead of looking ids up; when one fires (a retried beacon, a replayed spool), the
+    transaction is rolled back and redone with lookups. A batch of views costs 7 round trips on
+    PostgreSQL however many views it holds; its events 2 more.
     """
     if not pendings:
         return []
@@ -402,7 +336,26 @@ def store(pendings: Sequence[Pending]) -> list[Accepted]:
     raise AssertionError("unreachable")
 
 
-def _store(pendings: Sequence[Pending], *, check_existing: bool) -> list[Accepted]:
+def _store(
+    items: Sequence[Pending | events.PendingEvent], *, check_existing: bool
+) -> list[Accepted | events.Recorded]:
+    views = [item for item in items if isinstance(item, Pending)]
+    tracked = [item for item in items if isinstance(item, events.PendingEvent)]
+    stored_views, batch_views = _store_views(views, check_existing=check_existing) if views else ([], {})
+    recorded = []
+    if tracked:
+        existing = events.stored_events(tracked) if check_existing else {}
+        recorded = events.new_events(tracked, batch_views, existing)
+        if new_events := [result.event for result in recorded if not result.duplicate]:
+            _insert(new_events, ("site_id", "uid"))
+    results = (iter(stored_views), iter(recorded))
+    return [next(results[isinstance(item, events.PendingEvent)]) for item in items]
+
+
+def _store_views(
+    pendings: Sequence[Pending], *, check_existing: bool
+) -> tuple[list[Accepted], dict[tuple[int, str], View]]:
+    """Results in order, and the batch's views (new or already stored) by (site pk, view id)."""
     hashes = [p.hashes for p in pendings]
     sessions.lock_visitors(h[0] for h in hashes)
     existing = _stored_views(pendings) if check_existing else {}
@@ -431,7 +384,7 @@ def _store(pendings: Sequence[Pending], *, check_existing: bool) -> list[Accepte
         _insert([view for _, view in new_views], ("site_id", "view_id"))
     for index, view in new_views:
         results[index] = Accepted(view)
-    return results  # type: ignore[return-value]
+    return results, {**existing, **batch_views}  # type: ignore[return-value]
 
 
 def _stored_views(pendings: Sequence[Pending]) -> dict[tuple[int, str], View]:
@@ -500,7 +453,7 @@ def _new_view(pending: Pending, session: Session) -> View:
     )
 
 
-def _insert(rows: Sequence[Session] | Sequence[View], key: tuple[str, ...]) -> None:
+def _insert(rows: Sequence[Session] | Sequence[View] | Sequence[CustomEvent], key: tuple[str, ...]) -> None:
     """INSERT model instances of one kind and set their primary keys.
 
     On PostgreSQL one ``INSERT ... SELECT FROM unnest(arrays)`` with one array parameter per column,
@@ -521,7 +474,12 @@ def _insert(rows: Sequence[Session] | Sequence[View], key: tuple[str, ...]) -> N
         cursor.execute(
             f"INSERT INTO {quote(model._meta.db_table)} ({columns})"  # noqa: S608
             f" SELECT * FROM unnest({arrays}) RETURNING id, {returning}",
-            [[getattr(row, field.attname) for row in rows] for field in fields],
+            [
+                [field.get_db_prep_save(getattr(row, field.attname), db_connection) for row in rows]
+                if field.get_internal_type() == "JSONField"  # psycopg takes a dict only wrapped as Jsonb
+                else [getattr(row, field.attname) for row in rows]
+                for field in fields
+            ],
         )
         for pk, *values in cursor.fetchall():
             row = by_key[tuple(values)]

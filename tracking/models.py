@@ -341,10 +341,37 @@ class CustomEvent(models.Model):
             models.Index(fields=["site", "created_at"], name="customevent_site_created"),
             models.Index(fields=["site", "name", "created_at"], name="customevent_site_name_created"),
             models.Index(fields=["site", "view_id"], name="customevent_site_view_id"),
+            # The linking pass (tracking.events.link_events) reads only events still without a session.
+            models.Index(
+                fields=["created_at"], condition=models.Q(session__isnull=True), name="customevent_unlinked"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"event {self.name!r} on view {self.view_id}"
+
+
+class EventTerm(models.Model):
+    """A custom event name or property key a site has used: ingest admits a new one only while the site
+    has fewer than ``EVENT_NAMES_PER_SITE`` names (``EVENT_PROP_KEYS_PER_SITE`` keys), so a buggy page
+    cannot grow the storage without bound. Deleting a row frees its place; events already stored stay."""
+
+    class Kind(models.TextChoices):
+        NAME = "name", "Event name"
+        PROP = "prop", "Property key"
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="event_terms")
+    kind = models.CharField(max_length=4, choices=Kind.choices)
+    value = models.CharField(max_length=EVENT_NAME_MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "kind", "value"], name="eventterm_unique_site_kind_value")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value!r} of {self.site_id}"
 
 
 class Goal(models.Model):

@@ -1,4 +1,5 @@
-"""Each web worker's spool: every admitted view is appended to a local file before the API answers 202.
+"""Each web worker's spool: every admitted view (or custom event) is appended to a local file before the
+API answers 202.
 
 The spool is what makes a 202 a promise. A view is written here (one ``write`` system call of one JSON
 line, no fsync) before the answer, and its file is deleted only once every view in it is committed to
@@ -9,11 +10,12 @@ power cut can lose the last seconds not yet written to disk.
 Files are segments named ``views-<pid>-<ns>.jsonl``. The owning process holds an exclusive ``flock`` on
 each of its segments while it lives; the kernel releases it when the process dies, however it dies. Any
 worker may adopt a segment it can lock (its owner is gone) and store its views again: storing is
-idempotent by (site, view id), so views already committed change nothing. A segment is created under a
-temporary name and renamed once locked, so nobody can adopt a segment its owner is still opening.
+idempotent by (site, view id), and an event's by its uid, so records already committed change nothing.
+A segment is created under a temporary name and renamed once locked, so nobody can adopt a segment its
+owner is still opening.
 
 Privacy: a record holds what will be stored (site, page, referrer, the daily-salted visitor hashes,
-country, browser, OS, device), never the IP address or the user agent.
+country, browser, OS, device; an event's name and properties), never the IP address or the user agent.
 
 Views that can never be stored (they fail alone while others succeed) are appended to
 ``dead-letter.jsonl`` in the same directory with the error, for an operator to inspect.

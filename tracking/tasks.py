@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from tracking import rollups, visitors
+from tracking import events, rollups, visitors
 from tracking.models import Site
 from tracking.sitework import for_each_site
 
@@ -8,6 +8,11 @@ from tracking.sitework import for_each_site
 def rotate_salts() -> int:
     """Scheduled hourly; idempotent. Deletes salts older than yesterday."""
     return visitors.rotate_salts(timezone.now())
+
+
+def link_custom_events() -> int:
+    """Scheduled every minute; idempotent, bounded per run (``events.link_events``)."""
+    return events.link_events(timezone.now())
 
 
 def apply_retention() -> int:

@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from humblytics.lib import ratelimit
-from tracking import apikeys, drops, enrich, ingest, retention, snippet, team
+from tracking import apikeys, drops, enrich, ingest, payload, retention, snippet, team
 from tracking.access import get_site_for_user
 from tracking.forms import ApiKeyForm, DeleteSiteForm, SignUpForm, SiteForm, timezone_choices
 from tracking.models import ApiKey, Site, View
@@ -159,12 +159,12 @@ def _collect_event(request):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > ingest.MAX_BODY_BYTES:
+    if length > payload.MAX_BODY_BYTES:
         return _cors(
-            JsonResponse({"error": f"body is larger than {ingest.MAX_BODY_BYTES} bytes"}, status=413)
+            JsonResponse({"error": f"body is larger than {payload.MAX_BODY_BYTES} bytes"}, status=413)
         )
     try:
-        event = ingest.parse_event(request.read(ingest.MAX_BODY_BYTES + 1))
+        event = ingest.parse_event(request.read(payload.MAX_BODY_BYTES + 1))
     except ingest.BadEvent as exc:
         return _cors(JsonResponse({"error": exc.message}, status=exc.status))
     ip = enrich.client_ip(

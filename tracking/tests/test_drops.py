@@ -74,7 +74,7 @@ def test_settings_says_none_were_dropped_and_shows_no_other_sites_drops(client, 
     DropCount.objects.create(site=site, hour=timezone.now(), reason="crawler", count=3)
     client.force_login(other_user)
     html = client.get(f"/sites/{other_site.public_id}/settings/").content.decode()
-    assert "None: every page view that reached Humblytics was counted" in html
+    assert "None: every page view and custom event that reached Humblytics was counted" in html
     assert client.get(f"/sites/{site.public_id}/settings/").status_code == 404
 
 

@@ -117,7 +117,7 @@ def test_it_rejects_malformed_bodies(client, site, payload, message):
         ({"screen_width": True}, "screen_width must be an integer"),
         ({"screen_width": -5}, "screen_width must be an integer"),
         ({"variant": "bad key!"}, "variant must be"),
-        ({"type": "click"}, 'type must be "pageview"'),
+        ({"type": "click"}, 'type must be "pageview" or "event"'),
     ],
 )
 def test_it_names_what_is_wrong(client, site, overrides, message):
