@@ -45,8 +45,7 @@ class SplitTestForm(forms.Form):
         choices=(),  # set per site in __init__
         initial="revenue",
         label="Goal type",
-        help_text="Revenue, a visit to one page, or one of your goals (custom events and page patterns, "
-        "set up in Settings → Goals).",
+        help_text="Revenue, a visit to one page, or one of your goals.",
         error_messages={"invalid_choice": "Choose Revenue, Page view or one of this site's goals."},
     )
     goal_page = forms.CharField(

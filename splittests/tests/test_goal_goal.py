@@ -264,6 +264,11 @@ def test_the_goal_choice_lists_revenue_page_view_and_the_sites_own_goals(
     assert f"goal:{foreign_goal.pk}" not in page and "Theirs" not in page
 
 
+def test_the_form_points_to_settings_goals(client_as_owner, site):
+    page = client_as_owner.get(f"/sites/{site.public_id}/split-tests/new/").content.decode()
+    assert f'href="/sites/{site.public_id}/settings/goals/"' in page
+
+
 def test_the_form_creates_a_test_on_a_goal_and_shows_it(client_as_owner, site, signup):
     url = f"/sites/{site.public_id}/split-tests/new/"
     response = client_as_owner.post(url, {**FORM, "goal_type": f"goal:{signup.pk}", "revenue_target": "x"})
