@@ -18,6 +18,7 @@ from schemathesis.checks import not_a_server_error
 from splittests.lifecycle import create_test
 from splittests.tests.conftest import spec
 from tracking.apikeys import create_api_key
+from tracking.goals import FunnelSpec, GoalSpec, save_funnel, save_goal
 
 
 @pytest.fixture
@@ -35,17 +36,19 @@ def api_schema(db):
 STATUSES = []
 
 
-def fuzz(operation, site, key, test_id=None):
+def fuzz(operation, site, key, ids):
     @given(case=operation.as_strategy())
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case):
         if "site_id" in (case.path_parameters or {}) and not case.path_parameters["site_id"].startswith("x"):
             # Mostly the caller's own site, so requests get past authorisation into the handlers.
             case.path_parameters["site_id"] = site.public_id
-        requested = (case.path_parameters or {}).get("test_id")
-        if test_id is not None and isinstance(requested, int) and requested % 4:
-            # Mostly an existing split test, so the handlers (not only the 404) are exercised.
-            case.path_parameters["test_id"] = test_id
+        for name, existing in ids.items():
+            requested = (case.path_parameters or {}).get(name)
+            if isinstance(requested, int) and requested % 4:
+                # Mostly an existing object (split test, goal, funnel), so the handlers (not only the
+                # 404) are exercised.
+                case.path_parameters[name] = existing
         response = case.call(headers={"Authorization": f"Bearer {key}"})
         STATUSES.append((operation.label, response.status_code))
         assert response.status_code < 500, (operation.label, case.query, case.body, response.text[:300])
@@ -56,7 +59,13 @@ def fuzz(operation, site, key, test_id=None):
 
 def test_the_api_never_answers_500(api_schema, site, other_site):
     key = create_api_key(site, "schemathesis")[1]
-    test_id = create_test(site, spec()).pk
+    signup = save_goal(site, GoalSpec("Signup", "event", event="Signup"))
+    thanks = save_goal(site, GoalSpec("Thanks", "page", page="/thanks*"))
+    ids = {
+        "test_id": create_test(site, spec()).pk,
+        "goal_id": thanks.pk,
+        "funnel_id": save_funnel(site, FunnelSpec("Signup to thanks", (signup.pk, thanks.pk))).pk,
+    }
     operations = [result.ok() for result in api_schema.get_all_operations()]
     documented = {
         (method.upper(), path)
@@ -67,6 +76,6 @@ def test_the_api_never_answers_500(api_schema, site, other_site):
     assert {(operation.method.upper(), operation.path) for operation in operations} == documented
     assert len(operations) >= 8
     for operation in operations:
-        fuzz(operation, site, key, test_id)()
+        fuzz(operation, site, key, ids)()
     print(Counter(STATUSES))
     assert {label for label, _ in STATUSES} == {operation.label for operation in operations}
