@@ -27,7 +27,8 @@ from splittests.lifecycle import VariantSpec, create_test
 from splittests.models import SplitTest
 from tracking import sharing, team
 from tracking.apikeys import create_api_key
-from tracking.models import ApiKey, Invitation, Membership, ShareLink, Site
+from tracking.goals import FunnelSpec, GoalSpec, save_funnel, save_goal
+from tracking.models import ApiKey, Funnel, FunnelStep, Goal, Invitation, Membership, ShareLink, Site
 
 SITE_PARAM = "<str:site_id>"
 PARAM_RE = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
@@ -118,6 +119,10 @@ def test_the_walker_found_every_site_route():
         "sites/<str:site_id>/split-tests/<int:test_id>/stop/",
         "api/v1/sites/<str:site_id>/payments",
         "api/v1/sites/<str:site_id>/split-tests/<int:test_id>",
+        "sites/<str:site_id>/settings/goals/<int:goal_id>/delete/",
+        "sites/<str:site_id>/settings/goals/funnels/<int:funnel_id>/edit/",
+        "api/v1/sites/<str:site_id>/goals/<int:goal_id>",
+        "api/v1/sites/<str:site_id>/funnels/<int:funnel_id>",
     ):
         assert expected in {r.route for r in ROUTES}
 
@@ -160,6 +165,10 @@ def victim(site):
     )
     invitation = team.invite(site, "friend@example.com", "viewer", invited_by=None, now=timezone.now())
     link, _ = sharing.create_share_link(site, "Victim link", created_by=None)
+    signup = save_goal(site, GoalSpec("Victim signup", "event", event="Signup"))
+    thanks = save_goal(site, GoalSpec("Victim thanks", "page", page="/thanks*"))
+    funnel = save_funnel(site, FunnelSpec("Victim funnel", (signup.pk, thanks.pk)))
+    free_goal = save_goal(site, GoalSpec("Victim paid", "event", event="Paid"))  # deletable: in no funnel
     return {
         "site": site,
         "test_id": test.pk,
@@ -168,6 +177,8 @@ def victim(site):
         "membership_id": Membership.objects.get(site=site).pk,
         "invitation_id": invitation.invitation.pk,
         "link_id": link.pk,
+        "goal_id": free_goal.pk,
+        "funnel_id": funnel.pk,
     }
 
 
@@ -183,7 +194,8 @@ def fill(route: Route, site_id: str, objects: dict) -> str:
     """The route's URL with the site id and real object ids; fails naming a parameter it cannot fill."""
     fillers = {"site_id": site_id, "dimension": "channel"}
     fillers |= {
-        name: objects[name] for name in ("test_id", "key_id", "membership_id", "invitation_id", "link_id")
+        name: objects[name]
+        for name in ("test_id", "key_id", "membership_id", "invitation_id", "link_id", "goal_id", "funnel_id")
     }
     unknown = [p for p in route.params if p not in fillers]
     if unknown:
@@ -203,6 +215,13 @@ def snapshot(site: Site) -> dict:
         "memberships": sorted(Membership.objects.filter(site=site).values_list("user_id", "role")),
         "split_tests": sorted(SplitTest.objects.filter(site=site).values_list("pk", "status", "name")),
         "api_keys": sorted(ApiKey.objects.filter(site=site).values_list("pk", "revoked_at", "name")),
+        "goals": sorted(
+            Goal.objects.filter(site=site).values_list("pk", "name", "kind", "event_name", "page_pattern")
+        ),
+        "funnels": sorted(Funnel.objects.filter(site=site).values_list("pk", "name")),
+        "funnel_steps": sorted(
+            FunnelStep.objects.filter(funnel__site=site).values_list("funnel_id", "position", "goal_id")
+        ),
         "invitations": sorted(Invitation.objects.filter(site=site).values_list("pk", "email", "role")),
         "share_links": sorted(ShareLink.objects.filter(site=site).values_list("pk", "revoked_at", "name")),
         "stripe_connection": connection and (connection.pk, connection.status, connection.key_hint),
@@ -222,7 +241,7 @@ def send(client, method: str, url: str, *, api: bool, **extra):
 
 
 def methods_for(route: Route) -> tuple[str, ...]:
-    return ("GET", "POST", "PATCH") if route.is_api else ("GET", "POST")
+    return ("GET", "POST", "PATCH", "DELETE") if route.is_api else ("GET", "POST")
 
 
 def assert_denied_not_found(route: Route, method: str, response, missing_response) -> str:
@@ -287,7 +306,7 @@ def test_another_sites_api_key_gets_403_on_every_api_route(client, victim, intru
         url = fill(route, victim["site"].public_id, victim)
         allowed = route.api_methods()
         assert allowed, f"{route.route} is not a DRF view"
-        for method in ("GET", "POST", "PATCH"):
+        for method in ("GET", "POST", "PATCH", "DELETE"):
             response = send(client, method, url, api=True, **auth)
             expected = 403 if method in allowed else 405
             assert response.status_code == expected, f"{method} {route.route}: {response.status_code}"
@@ -299,8 +318,8 @@ def test_another_sites_api_key_gets_403_on_every_api_route(client, victim, intru
 def test_an_api_key_cannot_reach_another_sites_objects_through_its_own_site(client, victim, intruder):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {intruder['key']}"}
     before = snapshot(victim["site"])
-    routes = [r for r in API_ROUTES if "test_id" in r.params]
-    assert len(routes) >= 2
+    routes = [r for r in API_ROUTES if set(r.params) - NOT_OBJECTS]
+    assert len(routes) >= 4
     for route in routes:
         url = fill(route, intruder["site"].public_id, victim)
         for method in sorted(route.api_methods()):
