@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
+from tracking import goal_rollups
 from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.models import DailyRollup, RollupDay, RollupState, Session, Site, View
 
@@ -79,6 +80,7 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
         _reset_if_timezone_changed(site)
         _invalidate_lost_views(site, tz)
         _invalidate_late_rows(site, tz)
+        goal_rollups.forget_stale(site)
         for first, last in _pending_runs(site, tz, now):
             day = first
             while day <= last:
@@ -88,6 +90,7 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
                 _build(site, tz, day, batch_end)
                 built += (batch_end - day).days + 1
                 day = batch_end + dt.timedelta(days=1)
+        goal_rollups.roll_up_goals(site, tz)
         if built > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
             # A backfill changes the table's shape; plans need fresh statistics now, not when
             # autovacuum gets to it.

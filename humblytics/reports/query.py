@@ -9,6 +9,10 @@ Time: a local date range ``[start 00:00, end + 1 day 00:00)`` in ``q.tz`` become
 Sessions and visitors fall in it by ``Session.started_at``, page views and pages by ``View.created_at``,
 payments by ``Payment.created_at`` (Stripe's charge time).
 
+Goals: ``filter=goal:NAME`` keeps sessions in which the site's goal NAME was completed (a hit of the
+goal, ``tracking.goals``, in range; for payments, at any time, like a ``page`` filter). An unknown name
+is a ``QueryError``.
+
 Rollups: for a range in the site's own time zone without filters, ``built_through`` says up to which
 day the daily rollup tables (``tracking.rollups``) hold the figures; ``tail()`` is the raw remainder
 (today, yesterday until it settles). ``Query(rollups=False)`` reads everything raw: the reference the
@@ -30,7 +34,8 @@ from django.utils import timezone
 from revenue.reports import report_currency
 from tracking import rollups
 from tracking.dimensions import DIMENSIONS
-from tracking.models import Session, Site, View
+from tracking.goals import page_regex
+from tracking.models import CustomEvent, Goal, Session, Site, View
 
 PERIODS = ("today", "yesterday", "7d", "30d", "month", "lastmonth", "90d", "12mo", "custom")
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -39,6 +44,7 @@ MAX_DAYS = 1096
 MAX_HOURLY_DAYS = 7
 MAX_FILTERS = 10
 MAX_FILTER_VALUE_LENGTH = 500
+GOAL_FILTER = "goal"  # filter=goal:NAME, beside the dimensions
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MIN_YEAR, _MAX_YEAR = 1900, 9998  # keeps local midnight ± any UTC offset inside datetime's range
 
@@ -67,6 +73,8 @@ class Query:
     filters: tuple[tuple[str, str], ...] = ()
     period: str = "custom"
     rollups: bool = True
+    # The site's goals named by ``goal:`` filters, looked up once by ``parse_query``.
+    goals: Mapping[str, Goal] = field(default_factory=dict, repr=False, compare=False)
     # Figures computed once and shared by several widgets of one request (the dashboard's payment
     # frame). Not an init field, so ``replace(q)`` starts with an empty memo.
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -124,9 +132,26 @@ class Query:
                 if page_in_range:
                     views = views.filter(created_at__gte=self.start_at, created_at__lt=self.end_at)
                 queryset = queryset.filter(Exists(views))
+            elif dimension == GOAL_FILTER:
+                completed = self.goal_hits_in(self.goal(value), session_ref)
+                if page_in_range:
+                    completed = completed.filter(created_at__gte=self.start_at, created_at__lt=self.end_at)
+                queryset = queryset.filter(Exists(completed))
             else:
                 queryset = queryset.filter(**{prefix + dimension: value})
         return queryset
+
+    def goal(self, name: str) -> Goal:
+        """The site's goal of a ``goal:`` filter (looked up here when the Query was built by hand)."""
+        goal = self.goals.get(name)
+        return goal if goal is not None else Goal.objects.get(site=self.site, name=name)
+
+    @staticmethod
+    def goal_hits_in(goal: Goal, session_ref: OuterRef) -> QuerySet:
+        """The goal's hits (custom events by name, or views whose page matches) in one session."""
+        if goal.kind == Goal.Kind.EVENT:
+            return CustomEvent.objects.filter(session=session_ref, name=goal.event_name)
+        return View.objects.filter(session=session_ref, page__regex=page_regex(goal.page_pattern))
 
     def sessions(self) -> QuerySet[Session]:
         """Sessions started in range that match the filters."""
@@ -139,6 +164,14 @@ class Query:
         """Page views made in range whose session matches the filters (wherever the session started)."""
         views = View.objects.filter(site=self.site, created_at__gte=self.start_at, created_at__lt=self.end_at)
         return self.apply_filters(views, "session")
+
+    def events(self) -> QuerySet[CustomEvent]:
+        """Custom events made in range whose session matches the filters. Without filters that includes
+        events whose page view is not stored yet (no session); a filter needs the session."""
+        events = CustomEvent.objects.filter(
+            site=self.site, created_at__gte=self.start_at, created_at__lt=self.end_at
+        )
+        return self.apply_filters(events, "session") if self.filters else events
 
 
 COMPARISONS = ("previous", "year", "off")
@@ -231,9 +264,11 @@ def parse_filters(raw_filters: Iterable[str]) -> tuple[tuple[str, str], ...]:
         dimension, sep, value = raw.partition(":")
         if not sep or not dimension:
             raise QueryError("filter", f"filter {raw[:80]!r} must look like dimension:value")
-        if dimension not in DIMENSIONS:
+        if dimension not in DIMENSIONS and dimension != GOAL_FILTER:
             raise QueryError(
-                "filter", f"unknown filter dimension {dimension[:40]!r}; use one of {', '.join(DIMENSIONS)}"
+                "filter",
+                f"unknown filter dimension {dimension[:40]!r}; use one of {', '.join(DIMENSIONS)}"
+                f" or {GOAL_FILTER}:NAME",
             )
         if len(value) > MAX_FILTER_VALUE_LENGTH:
             raise QueryError("filter", f"filter values are at most {MAX_FILTER_VALUE_LENGTH} characters")
@@ -284,6 +319,7 @@ def parse_query(
     if today is None:
         today = timezone.now().astimezone(tz).date()
     filters = parse_filters(_param_list(params, "filter"))
+    goals = resolve_goals(site, filters)
 
     if _param(params, "start") or _param(params, "end"):
         start_param, end_param, period = "start", "end", "custom"
@@ -309,7 +345,22 @@ def parse_query(
         raise QueryError(end_param, f"{end_param} is before {start_param}")
     if (end - start).days + 1 > MAX_DAYS:
         raise QueryError(start_param, f"the range is longer than 3 years ({MAX_DAYS:,} days)")
-    return Query(site=site, start=start, end=end, tz=tz, filters=filters, period=period)
+    return Query(site=site, start=start, end=end, tz=tz, filters=filters, period=period, goals=goals)
+
+
+def resolve_goals(site: Site, filters: tuple[tuple[str, str], ...]) -> dict[str, Goal]:
+    """The site's goals named by ``goal:`` filters (one query, none without such a filter)."""
+    names = [value for dimension, value in filters if dimension == GOAL_FILTER]
+    if not names:
+        return {}
+    goals = {goal.name: goal for goal in Goal.objects.filter(site=site, name__in=names)}
+    for name in names:
+        if name not in goals:
+            raise QueryError(
+                "filter",
+                f"unknown goal {name[:80]!r}: this site has no goal of that name (see Settings → Goals)",
+            )
+    return goals
 
 
 def parse_query_or_default(

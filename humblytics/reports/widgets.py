@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from humblytics.lib.countries import country_name
+from humblytics.reports import goals as goals_half
 from humblytics.reports import grouped
 from humblytics.reports import revenue as revenue_half
 from humblytics.reports import traffic as traffic_half
 from humblytics.reports.query import (
+    GOAL_FILTER,
     GRANULARITIES,
     MAX_HOURLY_DAYS,
     ORDERS,
@@ -21,7 +23,7 @@ from humblytics.reports.query import (
 )
 from revenue.models import Payment, StripeConnection
 from tracking.dimensions import DIMENSIONS
-from tracking.models import Session, Site, View
+from tracking.models import Goal, Session, Site, View
 
 # "Visitors now": a visitor whose visit had a page view this recently.
 NOW_WINDOW = dt.timedelta(minutes=5)
@@ -215,6 +217,9 @@ class Overview:
     granularity: str
     timeseries: list[dict[str, Any]]
     breakdowns: dict[str, list[dict[str, Any]]]
+    # The Goals panel (goals, custom events); under a ``goal:`` filter of an event goal, its properties.
+    goals: goals_half.GoalsReport | None = None
+    properties: list[dict[str, Any]] | None = None
 
 
 def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overview:
@@ -227,9 +232,21 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
             q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
         else:
             q.memo["grouped_traffic"] = grouped.traffic(q, granularity)
+    figures = summary(q)
     return Overview(
-        summary=summary(q),
+        summary=figures,
         granularity=granularity,
         timeseries=timeseries(q, granularity),
         breakdowns={d: breakdown(q, d, order_by=order_by, limit=limit) for d in DIMENSIONS},
+        goals=goals_half.goals_report(q, figures["visitors"]),
+        properties=selected_goal_properties(q),
     )
+
+
+def selected_goal_properties(q: Query) -> list[dict[str, Any]] | None:
+    """The Properties breakdown of the event goal a ``goal:`` filter selects (the last such filter);
+    None when no event goal is selected."""
+    selected = [q.goal(value) for dimension, value in q.filters if dimension == GOAL_FILTER]
+    if not selected or selected[-1].kind != Goal.Kind.EVENT:
+        return None
+    return goals_half.property_rows(q, selected[-1].event_name)

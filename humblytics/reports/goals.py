@@ -1,0 +1,345 @@
+"""Goals and custom events in reports: the dashboard's Goals panel and Events list, property breakdowns,
+and the API's goal, event and property figures.
+
+Definitions (the dashboard and the API agree on them):
+
+- A goal's **completions** in a range are its hits (``tracking.goals``: custom events of its name, or
+  page views whose path matches its pattern) made in the range. Under filters only hits in sessions that
+  match every filter count, so an event whose page view is not stored yet counts only unfiltered.
+- ``visitors``: distinct visitor hashes of those completions; ``completions``: their number.
+- ``conversion_rate``: the goal's visitors / the range's visitors (``widgets.summary``'s, same filters).
+- ``revenue`` (of converting visitors): attributed net revenue of the range's payments
+  (``revenue.payments_in_range``: report currency, same filters) whose session's visitor hash is one of
+  the goal's visitors in the range, whether the payment came before or after the completion.
+- The Events list: the same ``visitors`` and ``completions`` per custom event name, goal or not.
+- Properties: per (key, value) of the matching events' ``props``, distinct visitors and events.
+
+Unfiltered ranges in the site's time zone read a goal's settled days from ``GoalDaily``
+(``tracking.goal_rollups``) and the rest (``q.tail()``) raw; a visitor seen in both counts once (looked
+up per tail hash). A goal whose days are not all built yet (new, or just edited) is read raw, so its
+figures are right at once. The Events list and properties are always raw: one grouped query over the
+range's custom events. The number of queries does not grow with the number of goals: all page goals
+are conditional aggregates of one statement, all event goals one grouped query.
+"""
+
+import datetime as dt
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from django.db.models import Count, F, Q
+from django.db.models.functions import Trunc
+
+from humblytics.reports.query import Query
+from humblytics.reports.revenue import payments_in_range, ratio
+from tracking import goal_rollups
+from tracking.goals import page_regex
+from tracking.models import CustomEvent, Goal, View
+
+_IN_CHUNK = 2000  # SQLite caps bound parameters
+_ZERO = {"visitors": 0, "completions": 0}
+
+
+@dataclass(frozen=True)
+class GoalsReport:
+    """The Goals panel: ``goals`` as ``goal_rows``; ``events`` per custom event name ``{name, visitors,
+    completions, is_goal}``, most visitors first; ``total_events``: custom events in range."""
+
+    goals: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    total_events: int
+
+
+def _is_event(goal: Goal) -> bool:
+    return goal.kind == Goal.Kind.EVENT
+
+
+def _matches(goal: Goal) -> Q:
+    return Q(page__regex=page_regex(goal.page_pattern))
+
+
+def _any_page(goals: Sequence[Goal]) -> Q:
+    return reduce(operator.or_, (_matches(goal) for goal in goals))
+
+
+def _chunks(items: list, size: int = _IN_CHUNK):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def site_goals(q: Query) -> list[Goal]:
+    return list(Goal.objects.filter(site=q.site).order_by("name", "pk"))
+
+
+def goals_report(q: Query, visitors: int, goals: list[Goal] | None = None) -> GoalsReport:
+    """Everything the Goals panel shows; ``visitors`` is the range's visitor count."""
+    goals = site_goals(q) if goals is None else goals
+    rows = goal_rows(q, goals, visitors)
+    goal_events = {goal.event_name for goal in goals if _is_event(goal)}
+    events = [
+        {"name": name, **figures, "is_goal": name in goal_events}
+        for name, figures in event_figures(q).items()
+    ]
+    events.sort(key=lambda row: (-row["visitors"], -row["completions"], row["name"]))
+    return GoalsReport(goals=rows, events=events, total_events=sum(row["completions"] for row in events))
+
+
+def goal_rows(q: Query, goals: Sequence[Goal], visitors: int) -> list[dict[str, Any]]:
+    """Per goal ``{id, name, kind, visitors, completions, conversion_rate, revenue}``, most visitors
+    first (then completions, name). ``conversion_rate`` is null without visitors."""
+    figures = goal_figures(q, goals)
+    revenue = goal_revenue(q, goals)
+    rows = [
+        {
+            "id": goal.pk,
+            "name": goal.name,
+            "kind": goal.kind,
+            "visitors": counts["visitors"],
+            "completions": counts["completions"],
+            "conversion_rate": ratio(counts["visitors"], visitors),
+            "revenue": money,
+        }
+        for goal, counts, money in zip(goals, figures, revenue, strict=True)
+    ]
+    rows.sort(key=lambda row: (-row["visitors"], -row["completions"], row["name"]))
+    return rows
+
+
+def event_figures(q: Query) -> dict[str, dict[str, int]]:
+    """``{event name: {visitors, completions}}`` of the range's custom events (computed once per Query)."""
+    memo = q.memo.get("event_figures")
+    if memo is None:
+        rows = (
+            q.events()
+            .values("name")
+            .annotate(visitors=Count("visitor_hash", distinct=True), completions=Count("id"))
+            .order_by()
+        )
+        memo = q.memo["event_figures"] = {
+            row["name"]: {"visitors": row["visitors"], "completions": row["completions"]} for row in rows
+        }
+    return memo
+
+
+# ------------------------------------------------------------------------------------ visitors and counts
+
+
+def goal_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
+    """``{visitors, completions}`` of each goal, in the order given (unsaved goals are read raw)."""
+    through = q.built_through
+    if through is None or not goals:
+        return _raw_figures(q, goals)
+    built = goal_rollups.built_figures(q.site, q.start, through)
+    days = goal_rollups.built_day_count(q.site, q.start, through)
+    rolled = [i for i, goal in enumerate(goals) if goal.pk and goal_rollups.is_built(goal, built, days)]
+    raw_indexes = [i for i in range(len(goals)) if i not in set(rolled)]
+    result: list[dict[str, int]] = [dict(_ZERO) for _ in goals]
+    for i, figures in zip(raw_indexes, _raw_figures(q, [goals[i] for i in raw_indexes]), strict=True):
+        result[i] = figures
+    for i in rolled:
+        row = built.get(goals[i].pk, _ZERO)
+        result[i] = {"visitors": row["visitors"], "completions": row["completions"]}
+    tail = q.tail()
+    if tail is not None and rolled:
+        _add_tail(q, tail, [goals[i] for i in rolled], [result[i] for i in rolled])
+    return result
+
+
+def _raw_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
+    result: list[dict[str, int]] = [dict(_ZERO) for _ in goals]
+    if any(_is_event(goal) for goal in goals):
+        by_name = event_figures(q)
+        for i, goal in enumerate(goals):
+            if _is_event(goal):
+                result[i] = dict(by_name.get(goal.event_name, _ZERO))
+    pages = [(i, goal) for i, goal in enumerate(goals) if not _is_event(goal)]
+    if pages:
+        aggregates = {}
+        for i, goal in pages:
+            aggregates[f"v{i}"] = Count("session__visitor_hash", distinct=True, filter=_matches(goal))
+            aggregates[f"c{i}"] = Count("id", filter=_matches(goal))
+        counts = q.views().aggregate(**aggregates)
+        for i, _ in pages:
+            result[i] = {"visitors": counts[f"v{i}"], "completions": counts[f"c{i}"]}
+    return result
+
+
+def _hashes_by_goal(events, views, goals: Sequence[Goal]) -> tuple[list[set[str]], list[int]]:
+    """Which visitor hashes completed each goal, and how often, from two row sources: custom events
+    (``(name, hash, count)`` rows) and page views (``{hash, c<i>}`` rows per hash, ``c<i>`` the views
+    matching goal ``i``)."""
+    hashes: list[set[str]] = [set() for _ in goals]
+    counts = [0] * len(goals)
+    by_name: dict[str, list[int]] = {}
+    for i, goal in enumerate(goals):
+        if _is_event(goal):
+            by_name.setdefault(goal.event_name, []).append(i)
+    for name, visitor_hash, count in events:
+        for i in by_name.get(name, ()):
+            hashes[i].add(visitor_hash)
+            counts[i] += count
+    for row in views:
+        for i, goal in enumerate(goals):
+            count = row.get(f"c{i}", 0) if not _is_event(goal) else 0
+            if count:
+                hashes[i].add(row["visitor_hash"])
+                counts[i] += count
+    return hashes, counts
+
+
+def _event_hits(events, goals: Sequence[Goal]):
+    """``(name, hash, count)`` of these custom events that complete one of the event goals."""
+    names = sorted({goal.event_name for goal in goals if _is_event(goal)})
+    if not names:
+        return []
+    return (
+        events.filter(name__in=names).values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
+    )
+
+
+def _page_hits(views, goals: Sequence[Goal]):
+    """Per visitor hash of these views, ``c<i>``: its views completing page goal ``i``."""
+    pages = [(i, goal) for i, goal in enumerate(goals) if not _is_event(goal)]
+    if not pages:
+        return []
+    return (
+        views.filter(_any_page([goal for _, goal in pages]))
+        .values(visitor_hash=F("session__visitor_hash"))
+        .annotate(**{f"c{i}": Count("id", filter=_matches(goal)) for i, goal in pages})
+        .order_by()
+    )
+
+
+def _add_tail(q: Query, tail: Query, goals: Sequence[Goal], into: list[dict[str, int]]) -> None:
+    """Add the raw tail's completions and its visitors the built days did not count."""
+    events = CustomEvent.objects.filter(
+        site=q.site, created_at__gte=tail.start_at, created_at__lt=tail.end_at
+    )
+    hashes, counts = _hashes_by_goal(_event_hits(events, goals), _page_hits(tail.views(), goals), goals)
+    seen = _completed_between(q, tail.start_at, goals, hashes)
+    for i, figures in enumerate(into):
+        figures["completions"] += counts[i]
+        figures["visitors"] += len(hashes[i] - seen[i])
+
+
+def _completed_between(
+    q: Query, until: dt.datetime, goals: Sequence[Goal], hashes: list[set[str]]
+) -> list[set[str]]:
+    """Of each goal's ``hashes``, those that completed it in ``[q.start_at, until)``: per hash, through
+    the (site, name, created_at) index for events and the visitors' sessions for pages."""
+    seen: list[set[str]] = [set() for _ in goals]
+    event_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if _is_event(g))))
+    page_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if not _is_event(g))))
+    events = CustomEvent.objects.filter(site=q.site, created_at__gte=q.start_at, created_at__lt=until)
+    for chunk in _chunks(event_hashes):
+        found, _ = _hashes_by_goal(_event_hits(events.filter(visitor_hash__in=chunk), goals), [], goals)
+        for i, hashes_found in enumerate(found):
+            seen[i] |= hashes_found
+    views = View.objects.filter(
+        site=q.site,
+        created_at__gte=q.start_at,
+        created_at__lt=until,
+        session__site=q.site,
+        session__last_seen_at__gte=q.start_at,
+    )
+    for chunk in _chunks(page_hashes):
+        found, _ = _hashes_by_goal(
+            [], _page_hits(views.filter(session__visitor_hash__in=chunk), goals), goals
+        )
+        for i, hashes_found in enumerate(found):
+            seen[i] |= hashes_found
+    return seen
+
+
+# ------------------------------------------------------------------------------------------------ revenue
+
+
+def goal_revenue(q: Query, goals: Sequence[Goal]) -> list[int]:
+    """Each goal's revenue of converting visitors (see the module docstring), in the order given: the
+    range's attributed payers are read once, then which of them completed which goal in range (two
+    queries per 2,000 payers, whatever the number of goals)."""
+    if not goals:
+        return []
+    payers = list(
+        payments_in_range(q).filter(session__isnull=False).values_list("session__visitor_hash", "net")
+    )
+    if not payers:
+        return [0] * len(goals)
+    completed: list[set[str]] = [set() for _ in goals]
+    events = q.events()
+    views = q.views().filter(session__site=q.site, session__last_seen_at__gte=q.start_at)
+    for chunk in _chunks(sorted({visitor_hash for visitor_hash, _ in payers})):
+        found, _ = _hashes_by_goal(
+            _event_hits(events.filter(visitor_hash__in=chunk), goals),
+            _page_hits(views.filter(session__visitor_hash__in=chunk), goals),
+            goals,
+        )
+        for i, hashes in enumerate(found):
+            completed[i] |= hashes
+    return [sum(net for visitor_hash, net in payers if visitor_hash in hashes) for hashes in completed]
+
+
+# --------------------------------------------------------------------------------------------- properties
+
+
+def property_rows(q: Query, event_name: str, key: str | None = None) -> list[dict[str, Any]]:
+    """Per (key, value) of the ``props`` of the range's ``event_name`` events (only ``key`` when given):
+    ``{key, value, visitors, completions}``, most visitors first (then events, key, value). Values are
+    strings as the snippet sends them; anything else is shown as its text."""
+    visitors: dict[tuple[str, str], set[str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    rows = q.events().filter(name=event_name).order_by().values_list("visitor_hash", "props")
+    for visitor_hash, props in rows.iterator(chunk_size=2000):
+        if not isinstance(props, dict):
+            continue
+        for prop, value in props.items():
+            if key is not None and prop != key:
+                continue
+            pair = (str(prop), value if isinstance(value, str) else str(value))
+            visitors.setdefault(pair, set()).add(visitor_hash)
+            counts[pair] = counts.get(pair, 0) + 1
+    result = [
+        {"key": prop, "value": value, "visitors": len(visitors[(prop, value)]), "completions": count}
+        for (prop, value), count in counts.items()
+    ]
+    result.sort(key=lambda row: (-row["visitors"], -row["completions"], row["key"], row["value"]))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ buckets
+
+
+def event_buckets(q: Query, granularity: str) -> dict[dt.datetime, int]:
+    """Custom events per bucket start (naive local datetimes, like ``traffic.bucket_starts``)."""
+    rows = (
+        q.events()
+        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {row["bucket"].replace(tzinfo=None): row["n"] for row in rows}
+
+
+def goal_buckets(q: Query, goal: Goal, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    """``{conversions, completions}`` per bucket start: distinct visitors completing the goal in the
+    bucket (a visitor converting on two days counts on each), and completions."""
+    if _is_event(goal):
+        rows = q.events().filter(name=goal.event_name).annotate(hash=F("visitor_hash"))
+    else:
+        rows = q.views().filter(_matches(goal)).annotate(hash=F("session__visitor_hash"))
+    rows = (
+        rows.annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("bucket")
+        .annotate(conversions=Count("hash", distinct=True), completions=Count("id"))
+        .order_by()
+    )
+    return {
+        row["bucket"].replace(tzinfo=None): {
+            "conversions": row["conversions"],
+            "completions": row["completions"],
+        }
+        for row in rows
+    }
