@@ -10,6 +10,7 @@ from revenue import views as revenue_views
 from revenue.stripe_client import KeyProblem
 from splittests.lifecycle import create_test
 from splittests.tests.conftest import spec
+from tracking.goals import FunnelSpec, GoalSpec, save_funnel, save_goal
 
 NASTY = st.sampled_from(
     [
@@ -41,6 +42,10 @@ NASTY = st.sampled_from(
         "acct_1",
         "channel:Email",
         "page:/",
+        "event",
+        "/thanks*",
+        "*",
+        "/a?b",
         "today",
         "custom",
         "2026-02-30",
@@ -96,6 +101,12 @@ FORMS = {
     "/sites/{id}/settings/sharing/": ["name"],
     "/accounts/password_reset/": ["email"],
     "/accounts/password_change/": ["old_password", "new_password1", "new_password2"],
+    "/sites/{id}/settings/goals/new/": ["name", "type", "event", "page"],
+    "/sites/{id}/settings/goals/{goal}/edit/": ["name", "type", "event", "page"],
+    "/sites/{id}/settings/goals/{goal}/delete/": ["confirmed"],
+    "/sites/{id}/settings/goals/funnels/new/": ["name"] + [f"step_{n}" for n in range(1, 9)],
+    "/sites/{id}/settings/goals/funnels/{funnel}/edit/": ["name", "step_1", "step_2", "step_3"],
+    "/sites/{id}/settings/goals/funnels/{funnel}/delete/": ["confirmed"],
 }
 QUERIES = {
     "/sites/{id}/": ["period", "from", "to", "filter", "compare", "dimension"],
@@ -127,7 +138,10 @@ def form_data(fields):
 def test_no_form_answers_5xx(client_as_owner, site, refusing_stripe, path):
     client_as_owner.raise_request_exception = False
     test = create_test(site, spec())
-    url = path.format(id=site.public_id, test=test.pk)
+    signup = save_goal(site, GoalSpec("Signup", "event", event="Signup"))
+    thanks = save_goal(site, GoalSpec("Thanks", "page", page="/thanks*"))
+    funnel = save_funnel(site, FunnelSpec("Funnel", (signup.pk, thanks.pk)))
+    url = path.format(id=site.public_id, test=test.pk, goal=signup.pk, funnel=funnel.pk)
 
     @given(data=form_data(FORMS[path]))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
