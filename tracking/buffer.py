@@ -165,8 +165,11 @@ class IngestBuffer:
 
     def _write_one_by_one(self, batch: list[_Item]) -> None:
         """Write views alone; drop only those that fail while others succeed (or keep failing from a bug).
-        When the first few all fail, the database refuses everything: put the batch back and raise."""
-        succeeded = False
+        When the first few all fail, the database refuses everything: put the batch back and raise.
+
+        "Others" are items of the same kind: a database taking custom events while it refuses page views
+        (a permission revoked on one table) says nothing against the views, which are kept."""
+        succeeded: set[type] = set()
         failed: list[tuple[_Item, Exception]] = []
         for position, item in enumerate(batch):
             try:
@@ -183,10 +186,15 @@ class IngestBuffer:
                     self._put_back(batch[position + 1 :] + kept)
                     raise
                 continue
-            succeeded = True
+            succeeded.add(type(item.pending))
             self._committed([item])
+        refused = [(item, exc) for item, exc in failed if type(item.pending) not in succeeded]
         for item, exc in failed:
-            self._dead_letter(item, exc)
+            if type(item.pending) in succeeded:
+                self._dead_letter(item, exc)
+        if refused:
+            self._put_back([item for item, exc in refused if not self._expired(item, exc)])
+            raise refused[0][1]
 
     def _expired(self, item: _Item, exc: Exception) -> bool:
         """Dead-letter a view that keeps failing with an error that is not the database's (a bug)."""

@@ -6,11 +6,11 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError
+from django.db import DatabaseError, ProgrammingError
 from django.utils import timezone
 
 from tracking import buffer as ingest_buffer
-from tracking import drops, events, ingest, retention, tasks, visitors
+from tracking import drops, events, ingest, retention, spool, tasks, visitors
 from tracking.models import CustomEvent, DropCount, EventTerm, Session, View
 from tracking.tests.test_ingest import CHROME, IPHONE, body, post
 
@@ -289,9 +289,9 @@ def test_a_buffered_event_is_answered_before_it_is_written(client, site, setting
     assert row.session_id == View.objects.get().session_id
 
 
-def spooled_buffer(directory):
+def spooled_buffer(directory, write=ingest.store):
     return ingest_buffer.IngestBuffer(
-        ingest.store,
+        write,
         interval=3600,
         max_batch=500,
         max_pending=1000,
@@ -326,6 +326,30 @@ def test_events_left_by_a_killed_worker_are_stored_exactly_once(site, tmp_path):
     assert [row.props for row in rows] == [{"plan": f"p{n}", "n": str(n)} for n in range(3)]
     assert {row.session_id for row in rows} == {View.objects.get().session_id}
     assert not list(tmp_path.glob("views-*.jsonl"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_taking_events_but_refusing_views_keeps_the_views(site, tmp_path):
+    """An event written alone while the views fail must not make the views look bad (dead letter)."""
+    refusing = True
+
+    def write(batch):
+        if refusing and any(isinstance(item, ingest.Pending) for item in batch):
+            raise ProgrammingError("permission denied for table tracking_view")
+        return ingest.store(batch)
+
+    buffer = spooled_buffer(tmp_path, write)
+    buffer.add(pending_of(site, parsed(site)))
+    for n in range(4):
+        buffer.add(pending_view(site, view_id=f"keep{n}".ljust(22, "x"), ip=f"198.51.100.{n}"))
+    with pytest.raises(ProgrammingError):
+        buffer.flush()
+    assert CustomEvent.objects.count() == 1 and len(buffer) == 4
+    refusing = False
+    buffer.flush()
+    buffer.close()
+    assert View.objects.count() == 4
+    assert not (tmp_path / spool.DEAD_LETTER).exists()
 
 
 # ---- limits ------------------------------------------------------------------------------------------
