@@ -1,4 +1,5 @@
-"""Demo data for a first run: a demo login, a demo site, traffic, payments and a running split test.
+"""Demo data for a first run: a demo login, a demo site, traffic, payments, a running split test, and
+two goals with a funnel over them.
 
 Traffic goes through the real ingest pipeline (``traffic``) and payments are built in the project's
 fake Stripe server and imported by the real sync (``payments``), so sessions, channels and
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from humblytics.demo.goals import create_goals
 from humblytics.demo.payments import PaymentsOutcome, StripeSummary, is_local_url, setup_payments
 from humblytics.demo.shop import (
     DEMO_DOMAIN,
@@ -99,6 +101,7 @@ def _build_site(user, *, now: dt.datetime, days: int, scale: float, log: Log) ->
     site = create_site(user, name=DEMO_SITE_NAME, domain=DEMO_DOMAIN, timezone=DEMO_TIMEZONE)
     test_started_at = now - dt.timedelta(days=min(30, max(1, days // 3)))
     create_split_test(site, test_started_at)
+    create_goals(site)
     summary = generate_traffic(
         site, now=now, days=days, scale=scale, test_started_at=test_started_at, log=log
     )
