@@ -57,6 +57,7 @@ urlpatterns = [
     path("api/v1/", include("humblytics.api_urls")),
     path("api/event", tracking_views.collect_event, name="collect_event"),
     path("hmbl.min.js", splittests_views.serve_snippet, name="snippet"),
+    path("hmbl.auto.js", splittests_views.serve_auto_script, name="snippet_auto"),
     path("", include("tracking.urls")),
     # After tracking's: its "sites/new/" must win over the dashboard's "sites/<site_id>/".
     path("", include("humblytics.reports.urls")),

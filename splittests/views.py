@@ -214,6 +214,32 @@ def serve_snippet(request):
         response["Cache-Control"] = "no-store"
         return response
     script, caching = render_snippet(site, request)
+    # A script carrying this visitor's assignment, or the test-free one a crawler gets while tests
+    # run, must not be shared by caches: one crawler hit would switch the tests off for everyone.
+    return _script_response(
+        request,
+        script,
+        cache_control="public, max-age=300" if caching is Caching.SHARED else "private, max-age=60",
+        vary="Accept-Encoding, User-Agent" if caching is Caching.PER_AGENT else "Accept-Encoding",
+    )
+
+
+@require_http_methods(["GET", "HEAD"])
+def serve_auto_script(request):
+    """GET /hmbl.auto.js?v=VERSION: automatic events, fetched by the tracker when its tag asks for them."""
+    # The core names the current version: that URL never changes meaning. Any other (a core cached
+    # across a deploy, or none) gets today's script for a short while.
+    is_current = request.GET.get("v") == snippet.auto_version()
+    return _script_response(
+        request,
+        snippet.auto_script(),
+        cache_control="public, max-age=31536000, immutable" if is_current else "public, max-age=300",
+        vary="Accept-Encoding",
+    )
+
+
+def _script_response(request, script: str, *, cache_control: str, vary: str) -> HttpResponse:
+    """The script compressed as the client accepts, or 304 when its ETag matches."""
     encoded = snippet.encode(script, request.headers.get("Accept-Encoding", ""))
     if encoded.etag in parse_etags(request.headers.get("If-None-Match", "")):
         response = HttpResponseNotModified()
@@ -222,10 +248,8 @@ def serve_snippet(request):
         if encoded.encoding:
             response["Content-Encoding"] = encoded.encoding
     response["ETag"] = encoded.etag
-    # A script carrying this visitor's assignment, or the test-free one a crawler gets while tests
-    # run, must not be shared by caches: one crawler hit would switch the tests off for everyone.
-    response["Cache-Control"] = "public, max-age=300" if caching is Caching.SHARED else "private, max-age=60"
-    response["Vary"] = "Accept-Encoding, User-Agent" if caching is Caching.PER_AGENT else "Accept-Encoding"
+    response["Cache-Control"] = cache_control
+    response["Vary"] = vary
     response["Access-Control-Allow-Origin"] = "*"
     response["X-Content-Type-Options"] = "nosniff"
     return response

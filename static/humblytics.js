@@ -33,8 +33,10 @@
   var H = (w.Humblytics = w.Humblytics || {});
   // Loaded twice: keep the first instance.
   if (H.viewId) return;
+  // Until the first page view, calls wait in H.q (the README's stub for calls made before this
+  // script loads has the same shape).
   H.q = H.q || [];
-  H.track = (name, props) => { H.q.push([name, props]); };
+  H.track = H.track || ((...a) => H.q.push(a));
 
   var S = d.currentScript;
   if (!S) {
@@ -59,22 +61,17 @@
     try { return localStorage.getItem("humblytics_ignore") === "true"; } catch (e) { return false; }
   };
 
-  var A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  var newId = () => {
-    var b = crypto.getRandomValues(new Uint8Array(22)), s = "";
-    for (var i = 0; i < 22; i++) s += A[b[i] & 63];
-    return s;
-  };
+  // 22 base64url characters, 6 random bits each.
+  var newId = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(17))))
+    .slice(0, 22).replace(/\+/g, "-").replace(/\//g, "_");
 
   var send = (p) => {
     if (off()) return;
     var j = JSON.stringify(p);
     // A text/plain body is a CORS-safelisted request: no preflight.
     try { if (n.sendBeacon(api, j)) return; } catch (e) {}
-    if (w.fetch) {
-      fetch(api, { method: "POST", body: j, keepalive: true, credentials: "omit",
-        headers: { "Content-Type": "text/plain" } }).catch(() => {});
-    }
+    fetch(api, { method: "POST", body: j, keepalive: true, credentials: "omit",
+      headers: { "Content-Type": "text/plain" } }).catch(() => {});
   };
 
   // Page views wait while the page is being prerendered.
@@ -85,6 +82,14 @@
   };
   d.addEventListener("visibilitychange", flush);
   d.addEventListener("prerenderingchange", flush);
+  // Page views and custom events share one queue, so an event never overtakes its page view.
+  var ev = (p) => {
+    p.site = site;
+    p.view_id = H.viewId;
+    p.url = l.href;
+    queue.push(p);
+    flush();
+  };
 
   var last, ctl;
   var view = (ref) => {
@@ -101,12 +106,11 @@
     ctl = null;
     last = l.href;
     H.viewId = newId();
-    var p = { site: site, view_id: H.viewId, url: l.href, referrer: ref,
-      screen_width: screen.width | 0, type: "pageview" };
+    var p = { referrer: ref, screen_width: screen.width | 0, type: "pageview" };
     if (v) p.variant = v;
+    ev(p);
+    // After the view is queued: a listener's track() call must go out after it.
     try { w.dispatchEvent(new CustomEvent("humblytics:view", { detail: { viewId: H.viewId } })); } catch (e) {}
-    queue.push(p);
-    flush();
   };
 
   // <split-tests> (the server drops this block for sites with no running test)
@@ -147,6 +151,23 @@
   // </split-tests>
 
   view(d.referrer);
+
+  // Custom events. Calls made before now are sent in order, after the first view; from now on
+  // H.q.push (what a stub captured earlier still calls) sends too.
+  var track = (a) => ev({ type: "event", name: a[0], props: a[1] });
+  H.q.forEach(track);
+  H.q = { push: track };
+  H.track = (...a) => track(a);
+
+  // Automatic events (data-track-* on the tag) live in a second script, fetched only when asked for.
+  if (!off()) try {
+    var e = d.createElement("script");
+    for (var a of S.attributes) if (!a.name.indexOf("data-track-")) e.setAttribute(a.name, a.value);
+    if (e.attributes.length) {
+      e.src = new URL("/hmbl.auto.js", S.src).href;
+      d.head.appendChild(e);
+    }
+  } catch (x) {}
 
   // <payment-links> (the server drops this block for sites with no Stripe connection)
   // Payment Links carry the view id as client_reference_id; view ids fit Stripe's rule for it

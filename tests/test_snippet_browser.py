@@ -394,7 +394,6 @@ def test_nothing_sent_without_allow_local_but_view_id_exists(server, context, pa
     assert view_id(page) != first
     assert page.evaluate("window.__events.length") == 2
     page.evaluate("window.Humblytics.track('signup', {plan: 'pro'})")
-    assert page.evaluate("window.Humblytics.q") == [["signup", {"plan": "pro"}]]
     assert_no_more(page, server, token, 0)
     assert context.cookies() == []
 
@@ -415,12 +414,23 @@ def test_window_opt_out(server, context, page, token):
     assert_no_more(page, server, token, 0)
 
 
-def test_track_is_queued_not_sent(server, page, token):
+def test_track_sends_a_custom_event_on_the_current_view(server, page, token):
     page.goto(f"{server.base_url}/app/{token}/page")
     wait_events(server, token, 1)
     page.evaluate("window.Humblytics.track('signup', {plan: 'pro'})")
-    assert page.evaluate("window.Humblytics.q") == [["signup", {"plan": "pro"}]]
-    assert_no_more(page, server, token, 1)
+    view, event = wait_events(server, token, 2)
+    assert event == {
+        "site": SITE_ID,
+        "view_id": view["view_id"],
+        "url": view["url"],
+        "type": "event",
+        "name": "signup",
+        "props": {"plan": "pro"},
+    }
+    recorded = server.recorder.for_token(token)[1]
+    assert recorded["content_type"].startswith("text/plain")
+    assert recorded["cookie"] is None
+    assert_no_more(page, server, token, 2)
 
 
 def test_fetch_fallback_when_beacon_refuses(server, context, page, token):

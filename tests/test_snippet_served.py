@@ -62,3 +62,58 @@ def test_payment_link_tagging_is_sent_only_to_sites_with_stripe_connected(client
     assert b"client_reference_id" not in client.get(url).content
     StripeConnection.objects.create(site=site, secret_key="sk_test_" + "x" * 24, key_hint="sk_test_…xxxx")
     assert b"client_reference_id" in client.get(url).content
+
+
+def test_core_script_is_under_1_5_kib_gzipped(client, url):
+    assert len(client.get(url, headers={"Accept-Encoding": "gzip"}).content) < 1.5 * 1024
+
+
+def test_the_core_names_the_automatic_events_script_it_would_load(client, url):
+    body = client.get(url).content.decode()
+    assert f'"/hmbl.auto.js?v={snippet.auto_version()}"' in body
+    assert "Outbound Link" not in body
+
+
+@pytest.fixture
+def auto_url():
+    return f"/hmbl.auto.js?v={snippet.auto_version()}"
+
+
+def test_the_automatic_events_script_is_served_compressed_and_cached_for_good(client, auto_url):
+    plain = client.get(auto_url)
+    assert plain.status_code == 200
+    assert plain["Content-Type"] == "text/javascript; charset=utf-8"
+    assert plain.content.decode() == snippet.auto_script()
+    response = client.get(auto_url, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert response["Content-Encoding"] == "br"
+    assert brotli.decompress(response.content) == plain.content
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response["Vary"] == "Accept-Encoding"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert not response.cookies
+    gz = client.get(auto_url, headers={"Accept-Encoding": "gzip"})
+    assert gzip.decompress(gz.content) == plain.content
+
+
+@pytest.mark.parametrize("query", ["", "?v=", "?v=00000000", "?v=x&v=y"])
+def test_another_version_of_the_automatic_events_script_is_cached_briefly(client, query):
+    response = client.get(f"/hmbl.auto.js{query}", headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert brotli.decompress(response.content).decode() == snippet.auto_script()
+    assert response["Cache-Control"] == "public, max-age=300"
+
+
+def test_a_matching_etag_on_the_automatic_events_script_is_answered_304(client, auto_url):
+    first = client.get(auto_url, headers={"Accept-Encoding": "gzip"})
+    again = client.get(auto_url, headers={"Accept-Encoding": "gzip", "If-None-Match": first["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["Cache-Control"] == first["Cache-Control"]
+    head = client.head(auto_url)
+    assert head.status_code == 200
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_the_automatic_events_script_answers_only_get_and_head(client, auto_url, method):
+    assert getattr(client, method)(auto_url).status_code == 405

@@ -3,6 +3,11 @@
 Sites without a running split test get the core script (the split-test block removed); the
 others get the full script with their visitor's assignments inlined (``splittests.snippet_config``
 decides which, since split tests sit above tracking).
+
+Automatic events (outbound links, downloads, forms, CSS-class tagging) are a second script,
+static/humblytics-auto.js at ``/hmbl.auto.js``: only the page's tag says whether a site wants them,
+so the core fetches it when the tag asks, and the server cannot inline it. The core names it with
+its content's version, so it can be cached for a year and still change the day it is deployed.
 """
 
 import functools
@@ -20,6 +25,8 @@ from tracking import enrich, visitors
 from tracking.models import Site
 
 CONFIG_MARKER = "/*!HMBL_CONFIG*/null"
+AUTO_PATH = "/hmbl.auto.js"
+_AUTO_LITERAL = f'"{AUTO_PATH}"'
 
 
 def _optional_block(name: str) -> re.Pattern:
@@ -56,7 +63,21 @@ def template(with_split_tests: bool, with_payment_links: bool = False) -> str:
     minified = minify(source)
     if CONFIG_MARKER not in minified:
         raise RuntimeError("static/humblytics.js lost its /*!HMBL_CONFIG*/null marker")
-    return minified
+    if minified.count(_AUTO_LITERAL) != 1:
+        raise RuntimeError(f"static/humblytics.js must name {_AUTO_LITERAL} exactly once")
+    return minified.replace(_AUTO_LITERAL, f'"{AUTO_PATH}?v={auto_version()}"')
+
+
+@functools.lru_cache(maxsize=1)
+def auto_script() -> str:
+    """The automatic-events script, minified (the same for every site: it reads its tag's attributes)."""
+    return minify((settings.BASE_DIR / "static" / "humblytics-auto.js").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def auto_version() -> str:
+    """A digest of ``auto_script()``: the ``?v=`` the core asks for, which makes it cacheable for good."""
+    return hashlib.blake2b(auto_script().encode("utf-8"), digest_size=4).hexdigest()
 
 
 def visitor_hashes_for(site: Site, request, now) -> tuple[str, str] | None:
