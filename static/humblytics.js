@@ -8,13 +8,27 @@
  *   data-allow-local      also send from localhost, file: pages and automated browsers
  *   data-payment-link-domains="pay.example.com"  custom domains of your Stripe Payment Links
  *                         (buy.stripe.com is always covered; sites with Stripe connected only)
+ *   Automatic events, each opt-in; any of them makes this script fetch /hmbl.auto.js (its
+ *   header says exactly what each sends), with the data-track-* attributes copied onto its tag:
+ *   data-track-outbound   "Outbound Link: Click" {url} for a click on a link to another host
+ *   data-track-downloads  "File Download" {url} for a link to a file (pdf, zip, dmg, exe, docx,
+ *                         xlsx, pptx, csv, mp3, mp4, ...) or with a download attribute;
+ *                         data-track-downloads="pdf,epub" replaces the list
+ *   data-track-forms      "Form: Submission" {path, form: the form's id or name} on submit
+ *   data-track-tagged     CSS-class tagging: class="humblytics-event-name=Signup
+ *                         humblytics-event-plan=pro" on an element or an ancestor sends
+ *                         "Signup" {plan: "pro"} on click (on a <form>: on submit)
  *
  * window.Humblytics.viewId  id of the current page view (22 URL-safe random chars). Send it with
  *                           your checkout request and store it as `humblytics_view_id` metadata
  *                           on the Stripe object. Set as soon as this script runs; every SPA
  *                           navigation gets a new one.
- * window.Humblytics.track(name, props)  reserved for custom events: only queued in
- *                           window.Humblytics.q for now, nothing is sent.
+ * window.Humblytics.track(name, props)  sends custom event `name` (at most 120 characters) with
+ *                           `props` (optional: at most 30 keys of at most 64 characters, values
+ *                           strings, numbers or booleans of at most 500) on the current view, after
+ *                           that view's own event. Calls made before this script loads are kept by
+ *                           this stub, placed before the tag, and sent in order once it runs:
+ *   <script>window.Humblytics=window.Humblytics||{q:[],track:function(){Humblytics.q.push(arguments)}}</script>
  * "humblytics:view" event on window, detail.viewId, fired at each new page view.
  * Stripe Payment Links: a click on a link to one gets client_reference_id=<viewId> added to its
  * query (other parameters kept; a client_reference_id of your own is left alone).
