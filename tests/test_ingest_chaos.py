@@ -3,7 +3,8 @@
 A private PostgreSQL cluster (initdb into a temporary directory, its own port: never the machine's
 server) and the production web server exactly as README runs it (granian, two workers, respawning failed
 ones, DEBUG off, buffered ingest with its spool) in a subprocess. Threads post thousands of distinct page
-views over HTTP while one fault from issue 14 is injected:
+views over HTTP, every fourth request a custom event on the view its thread sent before (issue 18: events
+take the same path and keep the same promise), while one fault from issue 14 is injected:
 
 - the database read-only for 8 s; INSERT permission revoked for 8 s;
 - the database stopped for ~20 s;
@@ -12,8 +13,8 @@ views over HTTP while one fault from issue 14 is injected:
 - kill -9 of one worker (granian respawns it; another worker stores what its spool held);
 - a wrong DATABASE_URL: the server refuses to start with a clear message.
 
-Then, with the database back: every view answered 202 is stored exactly once, nothing answered otherwise
-is stored (except a request whose connection broke before the answer), sessions count each view once,
+Then, with the database back: every view and event answered 202 is stored exactly once, nothing answered
+otherwise is stored (except a request whose connection broke before the answer), sessions count each view once,
 and no answer was a 500. PostgreSQL's binaries must be installed (CI installs them): the test fails, not
 skips, without them.
 """
@@ -296,14 +297,19 @@ def servers(install) -> Iterator[list[Server]]:
 # ---- traffic -------------------------------------------------------------------------------------------
 
 
+EVENT_EVERY = 4  # every fourth request is a custom event
+
+
 class Traffic:
-    """Threads posting distinct page views; remembers each view id's answer (status, or "broken")."""
+    """Threads posting distinct page views and custom events; remembers each view id's answer (status, or
+    "broken") and each event's, by the unique ``seq`` property it carries."""
 
     def __init__(self, install: Install, prefix: str):
         self.install = install
         self.prefix = prefix
         self.port = 0
         self.answers: dict[str, int | str] = {}
+        self.event_answers: dict[str, int | str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -328,22 +334,28 @@ class Traffic:
         rng = random.Random(number * 1000 + generation)
         conn = None
         sent = 0
+        last_view_id = ""
         started = time.monotonic()
         while not self._stop.is_set():
             due = started + sent / RATE_PER_THREAD
             if (delay := due - time.monotonic()) > 0:
                 time.sleep(delay)
             view_id = f"{self.prefix}{generation:02d}{number:02d}{sent:07d}"
+            is_event = sent % EVENT_EVERY == EVENT_EVERY - 1 and bool(last_view_id)
             sent += 1
-            body = json.dumps(
-                {
-                    "site": self.install.site_id,
-                    "view_id": view_id,
-                    "url": f"https://{DOMAIN}/{rng.choice(['', 'pricing', 'blog', 'docs'])}",
-                    "referrer": rng.choice(["", "https://www.google.com/"]),
-                    "screen_width": 1440,
-                }
-            )
+            page = {
+                "site": self.install.site_id,
+                "view_id": view_id,
+                "url": f"https://{DOMAIN}/{rng.choice(['', 'pricing', 'blog', 'docs'])}",
+                "referrer": rng.choice(["", "https://www.google.com/"]),
+                "screen_width": 1440,
+            }
+            if is_event:
+                # ``view_id`` stays this request's unique key: it is sent as the event's ``seq``.
+                page.update(view_id=last_view_id, type="event", name="Chaos", props={"seq": view_id})
+            else:
+                last_view_id = view_id
+            body = json.dumps(page)
             headers = {
                 "Content-Type": "text/plain;charset=UTF-8",
                 "User-Agent": CHROME,
@@ -363,13 +375,16 @@ class Traffic:
             except (OSError, http.client.HTTPException):
                 answer, conn = "broken", None
             with self._lock:
-                self.answers[view_id] = answer
+                (self.event_answers if is_event else self.answers)[view_id] = answer
 
     def accepted(self) -> set[str]:
         return {view_id for view_id, answer in self.answers.items() if answer == 202}
 
+    def accepted_events(self) -> set[str]:
+        return {seq for seq, answer in self.event_answers.items() if answer == 202}
+
     def counts(self) -> Counter:
-        return Counter(str(answer) for answer in self.answers.values())
+        return Counter(str(answer) for answer in [*self.answers.values(), *self.event_answers.values()])
 
 
 def stored(install: Install, prefix: str) -> list[str]:
@@ -380,14 +395,27 @@ def stored(install: Install, prefix: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def stored_events(install: Install, prefix: str) -> list[str]:
+    rows = install.cluster.sql(
+        f"SELECT props->>'seq' FROM tracking_customevent WHERE site_id = {install.site_pk}"
+        f" AND view_id LIKE '{prefix}%'",
+        database="humblytics",
+    )
+    return [row[0] for row in rows]
+
+
 def assert_exact_accounting(install: Install, traffic: Traffic, *, settle: float = 90) -> str:
     """Every 202 stored exactly once; nothing else stored but views whose connection broke; no 500."""
-    accepted = traffic.accepted()
+    accepted, accepted_events = traffic.accepted(), traffic.accepted_events()
     deadline = time.monotonic() + settle
-    while not accepted <= set(views := stored(install, traffic.prefix)) and time.monotonic() < deadline:
+    while (
+        not accepted <= set(stored(install, traffic.prefix))
+        or not accepted_events <= set(stored_events(install, traffic.prefix))
+    ) and time.monotonic() < deadline:
         time.sleep(0.5)
     time.sleep(1.0)  # anything stored late would show up as extra
     views = stored(install, traffic.prefix)
+    events = stored_events(install, traffic.prefix)
     counts = traffic.counts()
     broken = {view_id for view_id, answer in traffic.answers.items() if answer == "broken"}
     ((pageviews, view_count),) = install.cluster.sql(
@@ -395,7 +423,10 @@ def assert_exact_accounting(install: Install, traffic: Traffic, *, settle: float
         f" (SELECT count(*) FROM tracking_view WHERE site_id = {install.site_pk})",
         database="humblytics",
     )
-    summary = f"{traffic.prefix}: answers {dict(counts)}; accepted {len(accepted)}, stored {len(views)}"
+    summary = (
+        f"{traffic.prefix}: answers {dict(counts)}; accepted {len(accepted)} views, {len(accepted_events)}"
+        f" events; stored {len(views)} views, {len(events)} events"
+    )
     print(summary)
     assert not [answer for answer in counts if answer == "500" or answer.startswith("html")], summary
     assert len(views) == len(set(views)), f"views stored twice: {summary}"
@@ -404,6 +435,12 @@ def assert_exact_accounting(install: Install, traffic: Traffic, *, settle: float
     extra = set(views) - accepted - broken
     assert not extra, f"{len(extra)} views stored that were answered otherwise: {summary}"
     assert pageviews == view_count, f"sessions count {pageviews} views for {view_count} stored"
+    assert len(events) == len(set(events)), f"events stored twice: {summary}"
+    missing = accepted_events - set(events)
+    assert not missing, f"{len(missing)} accepted events lost, e.g. {sorted(missing)[:3]}: {summary}"
+    broken = {seq for seq, answer in traffic.event_answers.items() if answer == "broken"}
+    extra = set(events) - accepted_events - broken
+    assert not extra, f"{len(extra)} events stored that were answered otherwise: {summary}"
     return summary
 
 
