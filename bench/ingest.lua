@@ -1,6 +1,7 @@
 -- wrk script for bench/ingest.py: replays pre-generated realistic page views (user agent,
--- X-Forwarded-For, JSON body) with a fresh view id per request, and counts 202 answers.
--- args: path, events file (ua \t xff \t body with @@VIEWID@@), view-id prefix (6 chars)
+-- X-Forwarded-For, JSON body) with a fresh view id per request, and counts 202 answers. A body with
+-- @@LASTVIEWID@@ instead (a custom event) gets the id of the view this thread sent last.
+-- args: path, events file (ua \t xff \t body with @@VIEWID@@ or @@LASTVIEWID@@), view-id prefix (6 chars)
 local threads = {}
 local thread_count = 0
 
@@ -29,7 +30,13 @@ function request()
   cursor = cursor % #events + 1
   local e = events[cursor]
   local view_id = string.format("%s%02d%014d", prefix, tid, sent)
-  local body = e.body:gsub("@@VIEWID@@", view_id, 1)
+  local body
+  if last_view_id and e.body:find("@@LASTVIEWID@@", 1, true) then
+    body = e.body:gsub("@@LASTVIEWID@@", last_view_id, 1)
+  else
+    body = e.body:gsub("@@VIEWID@@", view_id, 1):gsub("@@LASTVIEWID@@", view_id, 1)
+    last_view_id = view_id
+  end
   return wrk.format("POST", path, {
     ["Content-Type"] = "text/plain;charset=UTF-8",
     ["User-Agent"] = e.ua,

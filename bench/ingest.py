@@ -10,6 +10,10 @@ and drops (``humblytics_bench``), and loads it from separate processes:
   real browser user agents, 20,000 visitors told apart by ``X-Forwarded-For``);
 * the full pipeline at a fixed 500 events/s (an open-loop asyncio client in this process: latency
   is measured from each request's scheduled time, so a stall is not hidden);
+* the full pipeline at maximum load with custom events mixed in (``wrk``, 3 page views : 1 event, each
+  event on the view its thread sent just before, the way ``Humblytics.track`` follows a page view), on a
+  fresh server: stored views + events per second against the same 2,000/s target, and how many events
+  found their view at once or after the linking pass;
 
 then stops the server gracefully and counts the stored rows against the 202 answers. It prints a
 table with each figure beside its target and merges an ``"ingest"`` section into
@@ -17,6 +21,7 @@ table with each figure beside its target and merges an ``"ingest"`` section into
 (``apt-get install wrk``) and a PostgreSQL server it may create databases on.
 
     .venv/bin/python bench/ingest.py [--servers gunicorn,granian] [--duration 10] [--paced-duration 15]
+    .venv/bin/python bench/ingest.py --mixed-only   # only the run with custom events ("ingest_mixed")
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ TARGET_CEILING_RATIO = 0.7
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 10.0  # at 500 events/s
 TARGET_BUFFERED_RATIO = 0.5  # stored events/s ÷ the buffered executemany ceiling, same window
+TARGET_MIXED_PER_SECOND = 2000  # stored page views + custom events per second, 3 views : 1 event
+VIEWS_PER_EVENT = 3
 
 USER_AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -144,6 +151,33 @@ def make_events(count: int, visitors: int, rng: random.Random) -> list[tuple[str
             body["variant"] = rng.choice(["control", "b"])
         events.append((ua, ip, json.dumps(body, separators=(",", ":"))))
     return events
+
+
+EVENT_NAMES = ["Signup", "Add to cart", "Outbound Link: Click", "File Download", "Play video", "Newsletter"]
+PLANS = ["free", "pro", "team", "enterprise"]
+
+
+def make_mixed_events(views: list[tuple[str, str, str]], rng: random.Random) -> list[tuple[str, str, str]]:
+    """``VIEWS_PER_EVENT`` page views, then a custom event by the same visitor on the last of them (its
+    view id written @@LASTVIEWID@@, which bench/ingest.lua fills in), and so on."""
+    mixed = []
+    for index, (ua, ip, body) in enumerate(views):
+        mixed.append((ua, ip, body))
+        if index % VIEWS_PER_EVENT == VIEWS_PER_EVENT - 1:
+            event = {
+                "site": "@@SITE@@",
+                "view_id": "@@LASTVIEWID@@",
+                "url": json.loads(body)["url"],
+                "type": "event",
+                "name": rng.choice(EVENT_NAMES),
+                "props": {
+                    "plan": rng.choice(PLANS),
+                    "seats": rng.randrange(1, 50),
+                    "trial": rng.random() < 0.3,
+                },
+            }
+            mixed.append((ua, ip, json.dumps(event, separators=(",", ":"))))
+    return mixed
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -412,6 +446,24 @@ def count_sessions() -> int:
     return Session.objects.count()
 
 
+def count_linked_events(prefix: str) -> int:
+    from tracking.models import CustomEvent
+
+    return CustomEvent.objects.filter(view_id__startswith=prefix, session__isnull=False).count()
+
+
+def link_events() -> int:
+    """The scheduled linking pass, run until it has nothing left (as its every-minute runs would)."""
+    from django.utils import timezone
+
+    from tracking import events
+
+    linked = 0
+    while done := events.link_events(timezone.now()):
+        linked += done
+    return linked
+
+
 # ---------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------
@@ -466,6 +518,24 @@ def bench_server(server: str, args, env, events_file: Path, events) -> dict:
     result["pipeline_max"]["stored"] = count_rows("tracking_view", f"{server[:2]}mx")
     result["pipeline_paced"]["stored"] = count_rows("tracking_view", f"{server[:2]}pc")
     result["sessions_total"] = count_sessions()
+    return result
+
+
+def bench_mixed(server: str, args, env, mixed_file: Path) -> dict:
+    """Page views and custom events (3:1) at maximum load on a fresh product server."""
+    print(f"== {server}: page views and custom events, {VIEWS_PER_EVENT}:1", flush=True)
+    prefix = f"{server[:2]}mi"
+    with Server(server, "humblytics.wsgi:application", env, args) as srv:
+        run_wrk(srv.url, "/api/event", mixed_file, f"{server[:2]}wm", 2, args.connections)
+        result = run_wrk(srv.url, "/api/event", mixed_file, prefix, args.duration, args.connections)
+    # Counted after a graceful stop, like the page-view runs.
+    result["stored_views"] = count_rows("tracking_view", prefix)
+    result["stored_events"] = count_rows("tracking_customevent", prefix)
+    result["stored"] = result["stored_views"] + result["stored_events"]
+    result["events_linked_at_once"] = count_linked_events(prefix)
+    link_events()
+    result["events_linked_after_pass"] = count_linked_events(prefix)
+    print(f"  mixed max: {result}", flush=True)
     return result
 
 
@@ -569,13 +639,46 @@ def report(results: dict, rate: int) -> None:
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in checks.items()) + f"   ({r['command']})")
 
 
-def merge_results(section: dict) -> None:
+def report_mixed(mixed: dict) -> None:
+    print()
+    header = f"{'':38}" + "".join(f"{name:>14}" for name in mixed) + f"   {'target':<20}"
+    print(header)
+    print("-" * len(header))
+
+    def row(label: str, values: list[str], target: str) -> None:
+        print(f"{label:38}" + "".join(f"{value:>14}" for value in values) + f"   {target:<20}")
+
+    runs = list(mixed.values())
+    row(
+        f"views+events {VIEWS_PER_EVENT}:1 (stored/s)",
+        [f"{r['accepted_per_second']:,}" for r in runs],
+        f">= {TARGET_MIXED_PER_SECOND:,}",
+    )
+    row("  p50 / p99 (ms)", [f"{r['p50_ms']:.1f}/{r['p99_ms']:.0f}" for r in runs], "")
+    row("  accepted / stored", [f"{r['accepted']}/{r['stored']}" for r in runs], "stored >= accepted")
+    row("  stored views / events", [f"{r['stored_views']}/{r['stored_events']}" for r in runs], "")
+    row(
+        "  events on their visit: at once / pass",
+        [f"{r['events_linked_at_once']}/{r['events_linked_after_pass']}" for r in runs],
+        "",
+    )
+    row("  non-202 answers + socket errors", [str(r["rejected"] + r["socket_errors"]) for r in runs], "0")
+    print()
+    for name, r in mixed.items():
+        r["checks"] = {
+            "stored/s": verdict(r["accepted_per_second"], TARGET_MIXED_PER_SECOND, True),
+            "stored": "ok" if stored_ok(r) else "MISSED",
+        }
+        print(f"{name} (views+events): " + ", ".join(f"{k} {v}" for k, v in r["checks"].items()))
+
+
+def merge_results(key: str, section: dict) -> None:
     path = ROOT / "bench" / "results.json"
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         data = {}
-    data["ingest"] = section
+    data[key] = section
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
@@ -603,6 +706,11 @@ def main() -> None:
         help="a PostgreSQL URL allowed to CREATE/DROP DATABASE (loopback only)",
     )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results.json")
+    parser.add_argument(
+        "--mixed-only",
+        action="store_true",
+        help="only the run with custom events (no ceilings, no page views)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required: apt-get install -y wrk")
@@ -637,6 +745,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hmbl-bench-ingest-"))
     load_before = tuple(round(x, 2) for x in os.getloadavg())
     results: dict = {}
+    mixed: dict = {}
     try:
         site_id = prepare_database(database_url)
         rng = random.Random(20261127)
@@ -645,17 +754,25 @@ def main() -> None:
         ]
         events_file = tmp / "events.tsv"
         events_file.write_text("".join(f"{ua}\t{ip}\t{body}\n" for ua, ip, body in events))
+        mixed_file = tmp / "mixed.tsv"
+        mixed_file.write_text(
+            "".join(f"{ua}\t{ip}\t{body}\n" for ua, ip, body in make_mixed_events(events, rng)).replace(
+                "@@SITE@@", site_id
+            )
+        )
         for server in args.servers.split(","):
-            result = bench_server(server, args, env, events_file, events)
-            ceiling = result["ceiling_insert"]["requests_per_second"]
-            result["ratio_to_insert_ceiling"] = round(
-                result["pipeline_max"]["accepted_per_second"] / ceiling if ceiling else 0, 2
-            )
-            buffered = max(result["ceiling_buffered_runs"])
-            result["ratio_to_buffered_ceiling"] = round(
-                result["pipeline_max"]["accepted_per_second"] / buffered if buffered else 0, 2
-            )
-            results[server] = result
+            if not args.mixed_only:
+                result = bench_server(server, args, env, events_file, events)
+                ceiling = result["ceiling_insert"]["requests_per_second"]
+                result["ratio_to_insert_ceiling"] = round(
+                    result["pipeline_max"]["accepted_per_second"] / ceiling if ceiling else 0, 2
+                )
+                buffered = max(result["ceiling_buffered_runs"])
+                result["ratio_to_buffered_ceiling"] = round(
+                    result["pipeline_max"]["accepted_per_second"] / buffered if buffered else 0, 2
+                )
+                results[server] = result
+            mixed[server] = bench_mixed(server, args, env, mixed_file)
     finally:
         from django.db import connections
 
@@ -664,12 +781,33 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
     load_after = tuple(round(x, 2) for x in os.getloadavg())
-    report(results, args.rate)
+    if results:
+        report(results, args.rate)
+    report_mixed(mixed)
     print(f"load average (1/5/15 min): {load_before} before, {load_after} after; foreign load inflates both")
+    if not args.no_save:
+        merge_results(
+            "ingest_mixed",
+            {
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": load_after},
+                "settings": {
+                    "duration_s": args.duration,
+                    "connections": args.connections,
+                    "buffered": args.buffered == "true",
+                    "views_per_event": VIEWS_PER_EVENT,
+                },
+                "targets": {"stored_per_second": TARGET_MIXED_PER_SECOND},
+                "servers": mixed,
+            },
+        )
+    if not results:
+        return
     best = max(results, key=lambda name: results[name]["pipeline_max"]["accepted_per_second"])
     print(f"\nfastest full pipeline: {best}")
     if not args.no_save:
         merge_results(
+            "ingest",
             {
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": {"cpus": os.cpu_count(), "load_before": load_before, "load_after": load_after},
@@ -689,7 +827,7 @@ def main() -> None:
                 },
                 "servers": results,
                 "fastest": best,
-            }
+            },
         )
 
 
