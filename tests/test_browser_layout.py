@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from revenue.fakestripe import FakeStripe, FakeStripeServer
-from tracking.models import ApiKey, Site
+from tracking.models import ApiKey, Funnel, Goal, Site
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 VIEWPORTS = {"desktop": (1440, 1000), "phone": (390, 844)}
@@ -49,6 +49,8 @@ LAYOUT_PROBLEMS = """() => {
 
 def customer_pages(site: Site, test_id: int) -> dict[str, str]:
     s = f"/sites/{site.public_id}"
+    goal = Goal.objects.filter(site=site).order_by("pk").first()
+    funnel = Funnel.objects.filter(site=site).order_by("pk").first()
     return {
         "sites": "/",
         "new-site": "/sites/new/",
@@ -60,6 +62,10 @@ def customer_pages(site: Site, test_id: int) -> dict[str, str]:
         "api-keys": f"{s}/settings/api/",
         "team": f"{s}/settings/team/",
         "sharing": f"{s}/settings/sharing/",
+        "goals": f"{s}/settings/goals/",
+        "goal-new": f"{s}/settings/goals/new/",
+        "goal-edit": f"{s}/settings/goals/{goal.pk}/edit/",
+        "funnel-edit": f"{s}/settings/goals/funnels/{funnel.pk}/edit/",
         "password-change": "/accounts/password_change/",
         "payments": f"{s}/payments/",
         "split-tests": f"{s}/split-tests/",
