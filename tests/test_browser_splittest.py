@@ -1,12 +1,13 @@
 """Split tests in a real browser: the control page redirects to the visitor's variant, the address bar
-loses hmbl_v, exactly one view (the variant's) is recorded, and user-level assignment is sticky."""
+loses hmbl_v, exactly one view (the variant's) is recorded, user-level assignment is sticky, and a
+custom-event goal (``Humblytics.track``) counts each variant's converting visitors."""
 
 import pytest
 
 from splittests.lifecycle import TestSpec, VariantSpec, create_test
 from splittests.models import SplitTest
-from tests.test_browser_tracking import wait_for_rows
-from tracking.models import Membership, Site, View
+from tests.test_browser_tracking import is_beacon, wait_for_rows
+from tracking.models import CustomEvent, Goal, Membership, Site, View
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -169,3 +170,86 @@ def test_stop_asks_for_confirmation_before_stopping(live_server, browser_context
     assert "Stopped" in page.inner_text("#test-verdict")
     test.refresh_from_db()
     assert test.status == "stopped"
+
+
+SIGNUP_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<script defer data-allow-local src="{src}"></script>
+</head><body><h1>{title}</h1>
+<button id="signup" onclick="window.Humblytics.track('Signup', {{plan: 'pro'}})">Sign up</button>
+</body></html>
+"""
+
+
+def visit_and_sign_up(browser, user_agent, live_server, static_page_server, *, signups: int) -> str:
+    """One visitor (a fresh context; its own user agent, so its own cookie-free visitor hash) lands on
+    the control page and clicks Sign up ``signups`` times; the title of the page it ended on."""
+    context = browser.new_context(user_agent=user_agent)
+    try:
+        page = context.new_page()
+        beacon = is_beacon(live_server)
+        with page.expect_response(beacon):
+            page.goto(static_page_server.url("/pricing"))
+        page.wait_for_function("() => !location.search.includes('hmbl_v')")
+        for _ in range(signups):
+            with page.expect_response(beacon) as sent:
+                page.click("#signup")
+            assert sent.value.status == 202
+        return page.title()
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_custom_event_goal_counts_each_variants_visitors_who_sign_up(
+    live_server, static_page_server, browser, browser_context, chrome_user_agent, shop
+):
+    src = f"{live_server.url}/hmbl.min.js?id={shop.public_id}"
+    static_page_server.serve("/pricing", SIGNUP_PAGE.format(title="Control", src=src))
+    static_page_server.serve("/pricing-b", SIGNUP_PAGE.format(title="Variant B", src=src))
+    signup = Goal.objects.create(site=shop, name="Signed up", kind=Goal.Kind.EVENT, event_name="Signup")
+
+    # Created in the form: the goal is one of the choices, and it hides the revenue and page fields.
+    page = browser_context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/sites/{shop.public_id}/split-tests/new/")
+    page.select_option("#id_goal_type", label="Signed up (event Signup)")
+    assert page.locator("#id_revenue_mode").is_hidden() and page.locator("#id_goal_page").is_hidden()
+    page.fill("#id_name", "Signup button")
+    page.fill("#id_page", "/pricing")
+    page.fill("#id_b_url", "/pricing-b")
+    # Assignment is random; the weights steer it: everyone to the control first, then to B.
+    page.fill("#id_control_weight", "100")
+    page.fill("#id_b_weight", "0")
+    page.click("button[value=launch]")
+    page.wait_for_url(f"{live_server.url}/sites/{shop.public_id}/split-tests/*/")
+    test = SplitTest.objects.get(site=shop)
+    assert (test.status, test.goal_type, test.goal) == ("running", "goal", signup)
+
+    agents = [chrome_user_agent.replace(".0.0.0 ", f".0.{n}.0 ") for n in range(1, 5)]
+    assert len(set(agents)) == 4
+    landed = [
+        visit_and_sign_up(browser, agents[0], live_server, static_page_server, signups=1),
+        visit_and_sign_up(browser, agents[1], live_server, static_page_server, signups=0),
+    ]
+    test.variants.filter(key="control").update(weight=0)
+    test.variants.filter(key="b").update(weight=100)
+    landed += [
+        visit_and_sign_up(browser, agents[2], live_server, static_page_server, signups=2),
+        visit_and_sign_up(browser, agents[3], live_server, static_page_server, signups=1),
+    ]
+    assert landed == ["Control", "Control", "Variant B", "Variant B"]
+    test.variants.update(weight=50)  # the split the results' ratio check reads
+    wait_for_rows(View.objects.filter(site=shop), 4)
+    # Counted once their page view links them to a session (the same batch, or the linking job).
+    wait_for_rows(CustomEvent.objects.filter(site=shop, name="Signup", session__isnull=False), 4)
+
+    page.goto(f"{live_server.url}/sites/{shop.public_id}/split-tests/{test.pk}/")
+    assert "Goal: Signed up" in page.inner_text(".overview")
+    rows = {
+        key: page.locator(f"#results tr[data-variant={key}] td").all_inner_texts()[1:3]
+        for key in ("control", "b")
+    }
+    # Visitors and conversions: B's visitor who signed up twice converts once.
+    assert rows == {"control": ["2", "1"], "b": ["2", "2"]}
