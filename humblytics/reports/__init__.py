@@ -7,5 +7,7 @@ splittests; none of them imports it. Its modules:
 - ``traffic``: the traffic half of every widget, from rollups for settled days and raw rows for the rest.
 - ``revenue``: the revenue half of every widget, from payments and the sessions they are attributed to.
 - ``widgets``: summary, breakdown, timeseries and the dashboard's overview, each joining both halves.
-- ``views`` and ``api``: the dashboard page and ``/api/v1/sites/<id>/summary|breakdown|timeseries``.
+- ``goals``: goals and custom events (the Goals panel, property breakdowns), from goal rollups and raw
+  rows; ``funnels``: a funnel's steps done in order within one visit.
+- ``views`` and ``api``: the dashboard and funnel pages; ``/api/v1/sites/<id>/summary|breakdown|timeseries``.
 """

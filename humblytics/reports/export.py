@@ -72,7 +72,8 @@ def breakdown_csv(dimension: str, rows: list[dict], currency: str) -> str:
 
 
 def dashboard_csv(q: Query, report: Overview) -> str:
-    """Summary lines (``figure,value``), a blank line, then every breakdown in full."""
+    """Summary lines (``figure,value``), a blank line, every breakdown in full, then (after a blank
+    line each) the goals table and the custom events table when the site has any."""
     summary = report.summary
     currency = summary["currency"] or ""
     lines = [
@@ -92,4 +93,24 @@ def dashboard_csv(q: Query, report: Overview) -> str:
     lines += [["currency", currency.upper()], [], _HEADER]
     for dimension, rows in report.breakdowns.items():
         lines += _breakdown_lines(dimension, rows, currency)
+    goals = report.goals
+    if goals is not None and goals.goals:
+        lines += [[], ["goal", "visitors", "completions", "conversion_rate", "revenue", "currency"]]
+        for row in goals.goals:
+            rate = row["conversion_rate"]
+            lines.append(
+                [
+                    csv_cell(row["name"]),
+                    str(row["visitors"]),
+                    str(row["completions"]),
+                    "" if rate is None else f"{rate:.4f}",
+                    _money(row["revenue"], currency),
+                    currency.upper(),
+                ]
+            )
+    if goals is not None and goals.events:
+        lines += [[], ["event", "visitors", "completions"]]
+        lines += [
+            [csv_cell(row["name"]), str(row["visitors"]), str(row["completions"])] for row in goals.events
+        ]
     return _write(lines)

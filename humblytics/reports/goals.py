@@ -52,16 +52,16 @@ class GoalsReport:
     total_events: int
 
 
-def _is_event(goal: Goal) -> bool:
+def is_event(goal: Goal) -> bool:
     return goal.kind == Goal.Kind.EVENT
 
 
-def _matches(goal: Goal) -> Q:
+def completes_page(goal: Goal) -> Q:
     return Q(page__regex=page_regex(goal.page_pattern))
 
 
-def _any_page(goals: Sequence[Goal]) -> Q:
-    return reduce(operator.or_, (_matches(goal) for goal in goals))
+def any_page(goals: Sequence[Goal]) -> Q:
+    return reduce(operator.or_, (completes_page(goal) for goal in goals))
 
 
 def _chunks(items: list, size: int = _IN_CHUNK):
@@ -77,7 +77,7 @@ def goals_report(q: Query, visitors: int, goals: list[Goal] | None = None) -> Go
     """Everything the Goals panel shows; ``visitors`` is the range's visitor count."""
     goals = site_goals(q) if goals is None else goals
     rows = goal_rows(q, goals, visitors)
-    goal_events = {goal.event_name for goal in goals if _is_event(goal)}
+    goal_events = {goal.event_name for goal in goals if is_event(goal)}
     events = [
         {"name": name, **figures, "is_goal": name in goal_events}
         for name, figures in event_figures(q).items()
@@ -149,17 +149,17 @@ def goal_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
 
 def _raw_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
     result: list[dict[str, int]] = [dict(_ZERO) for _ in goals]
-    if any(_is_event(goal) for goal in goals):
+    if any(is_event(goal) for goal in goals):
         by_name = event_figures(q)
         for i, goal in enumerate(goals):
-            if _is_event(goal):
+            if is_event(goal):
                 result[i] = dict(by_name.get(goal.event_name, _ZERO))
-    pages = [(i, goal) for i, goal in enumerate(goals) if not _is_event(goal)]
+    pages = [(i, goal) for i, goal in enumerate(goals) if not is_event(goal)]
     if pages:
         aggregates = {}
         for i, goal in pages:
-            aggregates[f"v{i}"] = Count("session__visitor_hash", distinct=True, filter=_matches(goal))
-            aggregates[f"c{i}"] = Count("id", filter=_matches(goal))
+            aggregates[f"v{i}"] = Count("session__visitor_hash", distinct=True, filter=completes_page(goal))
+            aggregates[f"c{i}"] = Count("id", filter=completes_page(goal))
         counts = q.views().aggregate(**aggregates)
         for i, _ in pages:
             result[i] = {"visitors": counts[f"v{i}"], "completions": counts[f"c{i}"]}
@@ -174,7 +174,7 @@ def _hashes_by_goal(events, views, goals: Sequence[Goal]) -> tuple[list[set[str]
     counts = [0] * len(goals)
     by_name: dict[str, list[int]] = {}
     for i, goal in enumerate(goals):
-        if _is_event(goal):
+        if is_event(goal):
             by_name.setdefault(goal.event_name, []).append(i)
     for name, visitor_hash, count in events:
         for i in by_name.get(name, ()):
@@ -182,7 +182,7 @@ def _hashes_by_goal(events, views, goals: Sequence[Goal]) -> tuple[list[set[str]
             counts[i] += count
     for row in views:
         for i, goal in enumerate(goals):
-            count = row.get(f"c{i}", 0) if not _is_event(goal) else 0
+            count = row.get(f"c{i}", 0) if not is_event(goal) else 0
             if count:
                 hashes[i].add(row["visitor_hash"])
                 counts[i] += count
@@ -191,7 +191,7 @@ def _hashes_by_goal(events, views, goals: Sequence[Goal]) -> tuple[list[set[str]
 
 def _event_hits(events, goals: Sequence[Goal]):
     """``(name, hash, count)`` of these custom events that complete one of the event goals."""
-    names = sorted({goal.event_name for goal in goals if _is_event(goal)})
+    names = sorted({goal.event_name for goal in goals if is_event(goal)})
     if not names:
         return []
     return (
@@ -201,13 +201,13 @@ def _event_hits(events, goals: Sequence[Goal]):
 
 def _page_hits(views, goals: Sequence[Goal]):
     """Per visitor hash of these views, ``c<i>``: its views completing page goal ``i``."""
-    pages = [(i, goal) for i, goal in enumerate(goals) if not _is_event(goal)]
+    pages = [(i, goal) for i, goal in enumerate(goals) if not is_event(goal)]
     if not pages:
         return []
     return (
-        views.filter(_any_page([goal for _, goal in pages]))
+        views.filter(any_page([goal for _, goal in pages]))
         .values(visitor_hash=F("session__visitor_hash"))
-        .annotate(**{f"c{i}": Count("id", filter=_matches(goal)) for i, goal in pages})
+        .annotate(**{f"c{i}": Count("id", filter=completes_page(goal)) for i, goal in pages})
         .order_by()
     )
 
@@ -230,8 +230,8 @@ def _completed_between(
     """Of each goal's ``hashes``, those that completed it in ``[q.start_at, until)``: per hash, through
     the (site, name, created_at) index for events and the visitors' sessions for pages."""
     seen: list[set[str]] = [set() for _ in goals]
-    event_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if _is_event(g))))
-    page_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if not _is_event(g))))
+    event_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if is_event(g))))
+    page_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if not is_event(g))))
     events = CustomEvent.objects.filter(site=q.site, created_at__gte=q.start_at, created_at__lt=until)
     for chunk in _chunks(event_hashes):
         found, _ = _hashes_by_goal(_event_hits(events.filter(visitor_hash__in=chunk), goals), [], goals)
@@ -326,10 +326,10 @@ def event_buckets(q: Query, granularity: str) -> dict[dt.datetime, int]:
 def goal_buckets(q: Query, goal: Goal, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """``{conversions, completions}`` per bucket start: distinct visitors completing the goal in the
     bucket (a visitor converting on two days counts on each), and completions."""
-    if _is_event(goal):
+    if is_event(goal):
         rows = q.events().filter(name=goal.event_name).annotate(hash=F("visitor_hash"))
     else:
-        rows = q.views().filter(_matches(goal)).annotate(hash=F("session__visitor_hash"))
+        rows = q.views().filter(completes_page(goal)).annotate(hash=F("session__visitor_hash"))
     rows = (
         rows.annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
         .values("bucket")

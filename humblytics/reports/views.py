@@ -3,11 +3,11 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from humblytics.reports import export, widgets
+from humblytics.reports import export, funnels, widgets
 from humblytics.reports.budget import budgeted
 from humblytics.reports.query import (
     COMPARISONS,
@@ -20,6 +20,7 @@ from revenue.shared_accounts import shared_account_warning
 from tracking import drops, sharing, snippet
 from tracking.access import get_site_for_user
 from tracking.dimensions import DIMENSIONS
+from tracking.models import Funnel
 
 DETAILS_PER_PAGE = 50
 
@@ -78,6 +79,28 @@ def export_dashboard(request, site_id: str):
 @budgeted(api=False)
 def shared_export_dashboard(request, token: str):
     return _dashboard_csv(request, _shared_site(token))
+
+
+@login_required
+@require_http_methods(["GET"])
+@budgeted(api=False)
+def funnel(request, site_id: str, funnel_id: int):
+    """``/sites/SITE_ID/funnels/<id>/``: one funnel over the dashboard's period and filters."""
+    site, _ = get_site_for_user(request.user, site_id)
+    chosen = get_object_or_404(Funnel, site=site, pk=funnel_id)
+    query, error = parse_query_or_default(site, request.GET)
+    context = {
+        "site": site,
+        "section": "dashboard",
+        "query": query,
+        "metric": "visitors",
+        "sort": "visitors",
+        "compare": "previous",
+        "funnel": chosen,
+        "steps": funnels.funnel_report(query, funnels.funnel_steps(chosen)),
+        "notices": [dashboard_notice(error)] if error else [],
+    }
+    return render(request, "reports/funnel.html", context)
 
 
 def _shared_site(token: str):
@@ -181,6 +204,7 @@ def _dashboard_page(request, site, membership):
             "revenue_tracked": has_views and widgets.tracks_revenue(site),
             "drops": [] if has_views or shared else drops.recent_drops(site, timezone.now()),
             "report": widgets.overview(query, order_by=sort) if has_views else None,
+            "funnels": list(Funnel.objects.filter(site=site)) if has_views and not shared else [],
             "compare": compare,
             "compare_query": compare_query,
             # The same summary widget over the comparison range: a constant number of queries more.
