@@ -29,6 +29,7 @@ Writers run inside ``roll_up_site``'s claim of the site: one writer per site.
 
 import bisect
 import datetime as dt
+import time
 import zlib
 import zoneinfo
 from collections import Counter
@@ -41,6 +42,8 @@ from tracking.goals import hits, page_regex
 from tracking.models import CustomEvent, Goal, GoalDaily, RollupDay, Site, View
 
 BATCH_DAYS = 31
+# Time a run spends building goal days; the site's claim (rollups.LOCK_TTL) lasts 15 minutes.
+BUILD_SECONDS = 120
 # The day of the row holding a goal's definition fingerprint: before any real day, outside every range.
 FINGERPRINT_DAY = dt.date(1, 1, 1)
 _IN_CHUNK = 2000  # SQLite caps bound parameters
@@ -93,8 +96,14 @@ def forget_stale(site: Site) -> int:
     return sum(len(days) for days in by_goal.values())
 
 
-def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo) -> int:
-    """Build, for every goal of ``site``, the built traffic days it lacks. Returns (goal, day)s built."""
+def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = None) -> int:
+    """Build, for every goal of ``site``, the built traffic days it lacks. Returns (goal, day)s built.
+
+    Starts no new batch after ``seconds`` (default ``BUILD_SECONDS``; at least one batch a run), well
+    inside the site's claim: a backfill of many goals over a large site goes on in the next runs, readers
+    reading those goals raw meanwhile.
+    """
+    deadline = time.monotonic() + (BUILD_SECONDS if seconds is None else seconds)
     goals = list(Goal.objects.filter(site=site).order_by("pk"))
     if not goals:
         return 0
@@ -111,6 +120,8 @@ def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo) -> int:
     )
     built = 0
     for goal in goals:
+        if built and time.monotonic() > deadline:
+            break
         if built_from.get(goal.pk) != fingerprint(goal):
             # New, or edited since its rows were built: start over, fingerprint first, so a run stopped
             # half-way leaves rows that are right for what they cover.
@@ -124,6 +135,8 @@ def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo) -> int:
         done = set(GoalDaily.objects.filter(goal=goal, last_day__isnull=True).values_list("day", flat=True))
         pending = [day for day in days if day not in done]
         for first, last in _batches(pending):
+            if built and time.monotonic() > deadline:
+                break
             _build(goal, tz, first, last)
             built += (last - first).days + 1
     return built

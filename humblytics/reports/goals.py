@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, Q
 from django.db.models.functions import Trunc
 
@@ -38,7 +39,10 @@ from tracking import goal_rollups
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, View
 
-_IN_CHUNK = 2000  # SQLite caps bound parameters
+# Visitor hashes per IN list: SQLite caps bound parameters; PostgreSQL takes one list (each chunk would
+# be another pass over the site's sessions).
+_IN_CHUNK = {"sqlite": 2000}
+_IN_CHUNK_DEFAULT = 30000
 _ZERO = {"visitors": 0, "completions": 0}
 
 
@@ -64,7 +68,8 @@ def any_page(goals: Sequence[Goal]) -> Q:
     return reduce(operator.or_, (completes_page(goal) for goal in goals))
 
 
-def _chunks(items: list, size: int = _IN_CHUNK):
+def _chunks(items: list):
+    size = _IN_CHUNK.get(connection.vendor, _IN_CHUNK_DEFAULT)
     for i in range(0, len(items), size):
         yield items[i : i + size]
 

@@ -155,7 +155,7 @@ def test_a_shared_dashboard_shows_goals_without_settings_links(client, site, own
 def test_the_dashboards_query_count_does_not_grow_with_goals(
     client_as_owner, site, goal_shop, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(65) as few:
+    with django_assert_max_num_queries(62) as few:
         page(client_as_owner, site, WEEK)
     for n in range(12):
         kind = "page" if n % 2 else "event"

@@ -195,3 +195,21 @@ def test_running_twice_builds_nothing_more(sites, django_assert_max_num_queries)
         assert goal_rollups.forget_stale(site) == 0
         assert goal_rollups.roll_up_goals(site, tz) == 0
     assert sorted(rows.all(), key=str) == before
+
+
+def test_a_long_backfill_goes_on_in_the_next_runs(sites):
+    site = sites[0]
+    now = after(START + dt.timedelta(days=DAYS + 2), site)
+    rollups.roll_up_site(site.pk, now)
+    GoalDaily.objects.filter(site=site).delete()
+    # No time left: each run builds one batch (the first), then stops.
+    assert goal_rollups.roll_up_goals(site, site.tzinfo, seconds=0) > 0
+    assert GoalDaily.objects.filter(site=site).values("goal").distinct().count() == 1
+    q = query(site, START, START + dt.timedelta(days=DAYS))
+    assert_goals_same_as_raw(q)  # the other goals read raw meanwhile
+    while goal_rollups.roll_up_goals(site, site.tzinfo, seconds=0):
+        pass
+    built = goal_rollups.built_figures(site, q.start, q.built_through)
+    days = goal_rollups.built_day_count(site, q.start, q.built_through)
+    assert all(goal_rollups.is_built(goal, built, days) for goal in Goal.objects.filter(site=site))
+    assert_goals_same_as_raw(q)
