@@ -20,6 +20,7 @@ memory, refreshed every ``_TERMS_SECONDS``, so the database is asked only about 
 
 import datetime as dt
 import math
+import os
 import random
 import threading
 import time
@@ -142,9 +143,20 @@ class Recorded:
 
 
 def pending_event(site: Site, event: TrackedEvent, now: dt.datetime, visitor_hash: str) -> PendingEvent:
-    # The uid must be unique, not unguessable: ``random`` (reseeded in each forked worker) costs well under
-    # a microsecond where ``secrets`` asked the kernel for every event (~0.1 ms in a virtual machine).
-    return PendingEvent(site, event, now, visitor_hash, f"{random.getrandbits(128):032x}")
+    return PendingEvent(site, event, now, visitor_hash, _new_uid())
+
+
+_uids: tuple[int, random.Random] | None = None
+
+
+def _new_uid() -> str:
+    """128 random bits. A uid must be unique, not unguessable: a generator seeded from the kernel once per
+    process (a forked worker seeds its own, so two never share a sequence) costs well under a microsecond,
+    where asking the kernel for every event cost ~0.1 ms in a virtual machine."""
+    global _uids
+    if _uids is None or _uids[0] != os.getpid():
+        _uids = (os.getpid(), random.Random(os.urandom(32)))
+    return f"{_uids[1].getrandbits(128):032x}"
 
 
 # ---- the spool ---------------------------------------------------------------------------------------

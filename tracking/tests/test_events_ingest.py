@@ -255,6 +255,17 @@ def test_storing_the_same_admitted_event_twice_stores_it_once(site):
     assert CustomEvent.objects.count() == 1
 
 
+def test_a_forked_worker_does_not_repeat_its_parents_uids(monkeypatch):
+    events._new_uid()
+    state = events._uids[1].getstate()
+    parents_next = events._new_uid()
+    events._uids[1].setstate(state)  # a worker forked at that moment holds the same generator
+    monkeypatch.setattr(events.os, "getpid", lambda: -1)
+    childs_first = events._new_uid()
+    assert childs_first != parents_next
+    assert len(childs_first) == 32 and int(childs_first, 16) >= 0
+
+
 def test_two_clicks_are_two_events(client, site):
     post(client, event_body(site))
     post(client, event_body(site))
