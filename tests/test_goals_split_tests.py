@@ -76,3 +76,12 @@ def test_a_draft_tests_goal_may_still_change(client_as_owner, site, signup):
     form = {"name": "Signup", "type": "event", "event": "Other", "page": ""}
     assert client_as_owner.post(page(site, f"{signup.pk}/edit/"), form).status_code == 302
     assert Goal.objects.get(pk=signup.pk).event_name == "Other"
+
+
+def test_deleting_a_site_deletes_its_split_tests_and_the_goals_they_measure(client_as_owner, site, signup):
+    thanks = save_goal(site, GoalSpec("Thanks", "page", page="/thanks"))
+    save_funnel(site, FunnelSpec("Onboarding", (signup.pk, thanks.pk)))
+    measuring(site, signup, launch=True)
+    response = client_as_owner.post(f"/sites/{site.public_id}/settings/delete/", {"confirm": site.domain})
+    assert response.status_code == 302
+    assert not Goal.objects.exists() and not SplitTest.objects.exists()

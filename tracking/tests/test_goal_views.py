@@ -373,3 +373,10 @@ def test_a_goal_freed_from_its_funnel_can_be_deleted(client_as_owner, site, sign
     client_as_owner.post(url(site, f"funnels/{funnel.pk}/delete/"), {"confirmed": "yes"})
     client_as_owner.post(url(site, f"{signup.pk}/delete/"), {"confirmed": "yes"})
     assert not Goal.objects.filter(pk=signup.pk).exists()
+
+
+def test_deleting_a_site_with_a_funnel_deletes_its_goals_and_funnels(client_as_owner, site, funnel):
+    # PROTECT refuses even when the protecting funnel steps go in the same cascade as the goals.
+    response = client_as_owner.post(f"/sites/{site.public_id}/settings/delete/", {"confirm": site.domain})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert not Goal.objects.exists() and not Funnel.objects.exists() and not FunnelStep.objects.exists()
