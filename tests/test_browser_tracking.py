@@ -57,7 +57,7 @@ def wait_for_rows(queryset, count: int, timeout: float = 10.0) -> list:
     """Poll the database until ``count`` rows exist (bounded; the beacon is asynchronous)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = list(queryset)
+        rows = list(queryset.all())  # a fresh query each time: a QuerySet caches its first result
         if len(rows) >= count or time.monotonic() > deadline:
             break
         time.sleep(0.05)

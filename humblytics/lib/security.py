@@ -8,7 +8,7 @@ APP_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
 )
 # The tracker and the event endpoint are used from customers' sites: they must not carry app rules.
-EXEMPT_PREFIXES = ("/hmbl.min.js", "/api/event", "/static/")
+EXEMPT_PREFIXES = ("/hmbl.min.js", "/hmbl.auto.js", "/api/event", "/static/")
 
 
 class ContentSecurityPolicyMiddleware:
