@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, ProtectedError, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from tracking.models import EVENT_NAME_MAX_LENGTH, CustomEvent, Funnel, FunnelStep, Goal, Site, View
 
@@ -241,7 +241,7 @@ def delete_goal(goal: Goal) -> None:
     try:
         with transaction.atomic():
             goal.delete()
-    except ProtectedError:
+    except IntegrityError:  # ProtectedError, or (PostgreSQL, deferred) a foreign key at commit
         # A funnel or test took the goal between the check and the delete.
         raise GoalInUse.for_goal(goal, goal_users(goal) or ["another object"]) from None
 
@@ -317,7 +317,10 @@ def save_funnel(site: Site, spec: FunnelSpec, funnel: Funnel | None = None) -> F
                 FunnelStep(funnel=row, goal=goal, position=position) for position, goal in enumerate(goals, 1)
             )
     except IntegrityError:
-        raise InvalidGoal({"name": f"This site already has a funnel named “{name}”."}) from None
+        # Another request took the name, or deleted a step's goal, between the checks and this write.
+        if _others(Funnel, site, funnel).filter(name__iexact=name).exists():
+            raise InvalidGoal({"name": f"This site already has a funnel named “{name}”."}) from None
+        raise InvalidGoal({"steps": "One of these goals was just deleted: choose the steps again."}) from None
     return row
 
 

@@ -265,3 +265,40 @@ def test_the_schema_documents_goals_and_funnels(client):
     assert set(paths["/api/v1/sites/{site_id}/funnels"]) >= {"get", "post"}
     assert set(paths["/api/v1/sites/{site_id}/funnels/{funnel_id}"]) >= {"get", "patch", "delete"}
     assert "409" in paths["/api/v1/sites/{site_id}/goals/{goal_id}"]["delete"]["responses"]
+
+
+def test_a_funnel_taking_the_goal_during_its_delete_is_a_409_not_a_500(
+    client, site, key, signup, funnel, monkeypatch
+):
+    from tracking import goals
+
+    real, calls = goals.goal_users, []
+
+    def first_check_misses_the_funnel(goal):  # as if the funnel had been saved just after it
+        calls.append(goal)
+        return [] if len(calls) == 1 else real(goal)
+
+    monkeypatch.setattr(goals, "goal_users", first_check_misses_the_funnel)
+    response = call(client, "delete", goals_url(site, f"/{signup.pk}"), key)
+    assert response.status_code == 409 and "funnel “Signup to thanks”" in response.json()["error"]
+    assert len(calls) == 2  # the database refused the delete, and the answer looked again
+    assert Goal.objects.filter(pk=signup.pk).exists()
+
+
+def test_a_name_taken_during_a_funnel_save_is_a_400_not_a_500(
+    client, site, key, signup, thanks, funnel, monkeypatch
+):
+    from tracking import goals
+
+    real, calls = goals._others, []
+
+    def first_check_misses_the_name(*args):  # as if another request had taken it just after
+        calls.append(args)
+        return Funnel.objects.none() if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(goals, "_others", first_check_misses_the_name)
+    body = {"name": "Signup to thanks", "steps": [thanks.pk, signup.pk]}
+    response = call(client, "post", funnels_url(site), key, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "name: This site already has a funnel named “Signup to thanks”."
+    assert len(calls) == 2 and Funnel.objects.count() == 1
