@@ -8,6 +8,8 @@ Pricing → Signed up: S1 and S2 (v1) send Signup a minute after /pricing.
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from humblytics.reports import funnels
 from humblytics.reports.tests.test_dashboard import by_id
@@ -155,3 +157,26 @@ def test_a_funnel_of_eight_steps(site, goal_shop, django_assert_num_queries):
     make_session(site, "five", views[:5])
     make_session(site, "skip", views[:3] + views[4:])  # skipped step 4: stops at 3
     assert [row[0] for row in figures(week_of_shop(site), *goals)] == [3, 3, 3, 2, 2, 1, 1, 1]
+
+
+PARAMS = st.sampled_from(["period", "from", "to", "filter", "compare"])
+VALUES = st.one_of(
+    st.sampled_from(
+        ["goal:Pricing", "goal:Signed up", "goal:", "goal:Nope", "goal:\x00", "7d", "2025-03-01"]
+    ),
+    st.text(max_size=30),
+)
+
+
+@pytest.mark.parametrize("path", ["funnels/{funnel}/", ""])
+def test_no_query_of_the_funnel_page_or_a_goal_filter_answers_5xx(client_as_owner, site, goal_shop, path):
+    funnel = make_funnel(site, "Buy", goal_shop.pricing, goal_shop.signed_up)
+    client_as_owner.raise_request_exception = False
+    page_url = f"/sites/{site.public_id}/" + path.format(funnel=funnel.pk)
+
+    @given(query=st.dictionaries(PARAMS, st.one_of(VALUES, st.lists(VALUES, max_size=3)), max_size=4))
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(query):
+        assert client_as_owner.get(page_url, query).status_code == 200, query
+
+    check()
