@@ -96,6 +96,7 @@ def funnel(request, site_id: str, funnel_id: int):
         "metric": "visitors",
         "sort": "visitors",
         "compare": "previous",
+        "hide_compare": True,
         "funnel": chosen,
         "steps": funnels.funnel_report(query, funnels.funnel_steps(chosen)),
         "notices": [dashboard_notice(error)] if error else [],

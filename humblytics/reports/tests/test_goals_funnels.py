@@ -106,6 +106,7 @@ def test_the_funnel_page_shows_each_step(client_as_owner, site, goal_shop):
     assert "2. Checkout" in step2 and "2 visitors" in step2 and "\u22122 (50.0%) dropped off" in step2
     assert 'style="width: 50%"' in html
     assert "within that one visit" in html and 'id="funnel-empty"' not in html
+    assert 'id="period"' in html and 'id="compare"' not in html  # a period to pick, nothing to compare
     assert f'href="/sites/{site.public_id}/settings/goals/"' in html
 
 
