@@ -97,6 +97,7 @@ def test_the_list_shows_goals_with_what_they_match_and_recent_completions(
     assert "<code>/thanks*</code>" in body and "<code>Signup</code>" in body
     assert "Signup → Thank you page" in body
     assert url(site, f"{signup.pk}/edit/") in body and url(site, f"funnels/{funnel.pk}/edit/") in body
+    assert f'href="/sites/{site.public_id}/funnels/{funnel.pk}/"' in body  # the funnel's report
 
 
 def test_a_viewer_sees_the_list_read_only(client, site, viewer, signup, funnel):
