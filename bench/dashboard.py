@@ -1,12 +1,14 @@
 """Benchmark: the dashboard and the report API on a large site, on PostgreSQL.
 
 Creates (drops and recreates) its own database, migrates, generates the large site
-(``manage.py generate_large_site``: 1,000,000 views, ~350,000 sessions, 20,000 payments over 365
-days), sends an average day of page views for yesterday and today so far through the real ingest
-path (the raw tail every dashboard reads), runs the rollup job, then times warm (median of
-``--runs``) for 30 days, 90 days and 12 months: the full dashboard (``widgets.overview``: every
-widget, revenue columns included), the dashboard page rendered for a logged-in owner, and each API
-report (summary, breakdown per dimension, timeseries).
+(``manage.py generate_large_site``: 1,000,000 views, ~350,000 sessions, 20,000 payments, ~140,000
+custom events over 365 days, five goals (three event goals, two page goals, one with a wildcard) and a
+funnel), sends an average day of page views and custom events (about one per eight views) for
+yesterday and today so far through the real ingest path (the raw tail every dashboard reads), runs
+the rollup job (goal days included), then times warm (median of ``--runs``) for 30 days, 90 days and
+12 months: the full dashboard (``widgets.overview``: every widget, revenue columns, the Goals panel
+and the Events list included), the dashboard page rendered for a logged-in owner, and each API report
+(summary, breakdown per dimension, timeseries).
 ``--raw`` also times the same with rollups off (the raw queries, for comparison) and checks both give
 identical figures. Prints a table with each figure beside its target and merges a "dashboard" section
 into ``bench/results.json``.
@@ -71,8 +73,20 @@ AGENTS = [
 ]
 
 
-def send_recent_days(site, per_day: int, now) -> int:
-    """An average day of page views for yesterday and today so far, through the real ingest path.
+EVENTS = [
+    ("Outbound Link: Click", "url", "https://site3.example/"),
+    ("File Download", "url", "https://large.example/files/guide-1.pdf"),
+    ("Form: Submission", "form", "newsletter"),
+    ("Signup", "plan", "pro"),
+    ("Video: Play", "video", "intro"),
+]
+EVENTS_EVERY = 8  # page views per custom event, as generate_large_site makes them
+
+
+def send_recent_days(site, per_day: int, now) -> tuple[int, int]:
+    """An average day of page views for yesterday and today so far, through the real ingest path, with a
+    custom event on about one view in ``EVENTS_EVERY`` (sent after its view, like ``Humblytics.track``).
+    Returns (views, events) sent.
 
     The generated year holds almost nothing "today"; real sites do, and the dashboard reads today (and
     yesterday until it settles) from the raw tables, so a benchmark without them hides that path.
@@ -86,7 +100,7 @@ def send_recent_days(site, per_day: int, now) -> int:
     rng = random.Random(7)
     tz = site.tzinfo
     today = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    sent = 0
+    sent = events_sent = 0
     for day_start in (today - dt.timedelta(days=1), today):
         span = min((now - day_start).total_seconds(), 86400)
         quota = int(per_day * span / 86400)
@@ -107,11 +121,17 @@ def send_recent_days(site, per_day: int, now) -> int:
                 }
                 event = ingest.parse_event(json.dumps(body).encode())
                 ingest.ingest(event, visitor, moment)
+                if rng.random() * EVENTS_EVERY < 1:
+                    name, key, value = rng.choice(EVENTS)
+                    custom = {**body, "type": "event", "name": name, "props": {key: value}}
+                    at = moment + dt.timedelta(seconds=rng.uniform(2, 15))
+                    ingest.ingest(ingest.parse_event(json.dumps(custom).encode()), visitor, at)
+                    events_sent += 1
                 referrer = body["url"]
                 moment += dt.timedelta(seconds=rng.uniform(20, 180))
                 quota -= 1
                 sent += 1
-    return sent
+    return sent, events_sent
 
 
 def main() -> None:
@@ -142,10 +162,10 @@ def main() -> None:
 
     from humblytics.reports import widgets
     from humblytics.reports.query import parse_query
-    from tracking import rollups
+    from tracking import goal_rollups, rollups
     from tracking.apikeys import create_api_key
     from tracking.dimensions import DIMENSIONS
-    from tracking.models import DailyRollup, Site
+    from tracking.models import CustomEvent, DailyRollup, Goal, GoalDaily, Site
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
@@ -165,16 +185,27 @@ def main() -> None:
         site = Site.objects.filter(domain="large.example").order_by("-pk").first()
     if not args.reuse:
         started = time.perf_counter()
-        setup["recent_views_sent"] = send_recent_days(site, args.views // 365, timezone.now())
+        views_sent, events_sent = send_recent_days(site, args.views // 365, timezone.now())
+        setup["recent_views_sent"], setup["recent_events_sent"] = views_sent, events_sent
         setup["recent_views_s"] = round(time.perf_counter() - started, 1)
     started = time.perf_counter()
     built = rollups.roll_up_site(site.pk, timezone.now())
     setup["rollup_backfill_s"] = round(time.perf_counter() - started, 1)
     setup["rollup_days_built"] = built
     started = time.perf_counter()
+    # A run builds goal days for at most goal_rollups.BUILD_SECONDS; the job would go on each minute.
+    goal_days = 0
+    while made := goal_rollups.roll_up_goals(site, rollups.site_tz(site)):
+        goal_days += made
+    setup["goal_rollup_backfill_s"] = round(time.perf_counter() - started, 1)
+    setup["goal_rollup_days_built"] = goal_days
+    started = time.perf_counter()
     rollups.roll_up_site(site.pk, timezone.now())
     setup["rollup_incremental_ms"] = round((time.perf_counter() - started) * 1000, 1)
     setup["rollup_rows"] = DailyRollup.objects.filter(site=site).count()
+    setup["goal_rollup_rows"] = GoalDaily.objects.filter(site=site).count()
+    setup["goals"] = Goal.objects.filter(site=site).count()
+    setup["custom_events"] = CustomEvent.objects.filter(site=site).count()
     print(
         f"site {site.public_id} ({site.timezone}): {setup} ",
         file=sys.stderr,

@@ -3,6 +3,11 @@ sessions and 20,000 payments over the last 365 days, with the skew real traffic 
 sources and countries get most visits; a long tail gets the rest; weekday and time-of-day cycles;
 slow growth). Rows are written directly (PostgreSQL COPY, else bulk_create), not through ingest.
 
+Custom events: about one per ``events_every`` page views (default 8), each on a page view a few seconds
+after it, with the snippet's automatic names and a sign-up (``EVENT_NAMES``) and a property or two. The
+site gets the goals an owner would define over them (``GOALS``: three event goals, two page goals, one
+with a wildcard) and a funnel through three of them.
+
 Visitor hashes follow the product's daily salt: one hash per person per UTC day, so a returning
 person is a new hash on each day, as in real data.
 """
@@ -13,6 +18,7 @@ import bisect
 import datetime as dt
 import hashlib
 import itertools
+import json
 import math
 import random
 import secrets
@@ -23,7 +29,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from revenue.models import Payment, Refund
-from tracking.models import Session, Site, View
+from tracking.goals import FunnelSpec, GoalSpec, save_funnel, save_goal
+from tracking.models import CustomEvent, EventTerm, Session, Site, View
 from tracking.sites import create_site
 
 _COUNTRY_CODES = (
@@ -38,6 +45,22 @@ SEARCH = [("Google", 88), ("Bing", 6), ("DuckDuckGo", 3), ("Yahoo!", 1.5), ("Eco
 SOCIAL = [("Twitter", 30), ("LinkedIn", 25), ("Facebook", 20), ("Reddit", 15), ("YouTube", 6)]
 SOCIAL += [("Instagram", 3), ("Mastodon", 1)]
 PRICES = [900, 1900, 2900, 4900, 9900, 19900]
+# (name, weight, property key, values): the automatic events' names, as the snippet sends them.
+EVENT_NAMES = [
+    ("Outbound Link: Click", 40, "url", [f"https://site{n}.example/" for n in range(60)]),
+    ("File Download", 20, "url", [f"https://large.example/files/guide-{n}.pdf" for n in range(25)]),
+    ("Form: Submission", 18, "form", ["newsletter", "contact", "demo-request", "search"]),
+    ("Signup", 12, "plan", ["free", "pro", "team"]),
+    ("Video: Play", 10, "video", ["intro", "tour", "customer-story"]),
+]
+GOALS = [
+    GoalSpec("Signup", "event", event="Signup"),
+    GoalSpec("Outbound click", "event", event="Outbound Link: Click"),
+    GoalSpec("Download", "event", event="File Download"),
+    GoalSpec("Pricing", "page", page="/pricing"),
+    GoalSpec("Reads the docs", "page", page="/docs/*"),
+]
+FUNNEL = ("Pricing to sign-up", ("Pricing", "Reads the docs", "Signup"))
 SESSION_FIELDS = [
     "id",
     "visitor_hash",
@@ -70,6 +93,7 @@ class LargeSite:
     sessions: int
     views: int
     payments: int
+    events: int = 0
 
 
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
@@ -135,10 +159,13 @@ def build_large_site(
     payments: int,
     days: int,
     seed: int,
+    events_every: int = 8,
+    goals: bool = True,
 ) -> LargeSite:
-    """Create the site (and its owner, if missing) with traffic and payments in the ``days`` before ``end``.
+    """Create the site (and its owner, if missing) with traffic and payments in the ``days`` before ``end``,
+    about one custom event per ``events_every`` views (0: none), and ``GOALS`` and ``FUNNEL`` if ``goals``.
 
-    Needs sessions >= 1, views >= sessions, days >= 1 and payments >= 0.
+    Needs sessions >= 1, views >= sessions, days >= 1, payments >= 0 and events_every >= 0.
     """
     user, _ = get_user_model().objects.get_or_create(username=owner)
     site = create_site(user, name=f"Large {domain}", domain=domain, timezone=tz.key)
@@ -149,7 +176,17 @@ def build_large_site(
     else:
         _bulk_create_traffic(site, session_rows, view_rows)
     made = _payments(site, session_rows, view_rows, payments, end, rng)
-    return LargeSite(site, len(session_rows), len(view_rows), made)
+    events = _custom_events(site, session_rows, view_rows, events_every, end, rng) if events_every else 0
+    if goals:
+        add_goals(site)
+    return LargeSite(site, len(session_rows), len(view_rows), made, events)
+
+
+def add_goals(site: Site) -> None:
+    """``GOALS`` and ``FUNNEL``, through the same entry points as Settings → Goals."""
+    made = {spec.name: save_goal(site, spec) for spec in GOALS}
+    name, steps = FUNNEL
+    save_funnel(site, FunnelSpec(name, tuple(made[step].pk for step in steps)))
 
 
 class _Traffic:
@@ -385,6 +422,63 @@ def _payment(site: Site, n: int, rng: random.Random, candidates, last_view, end:
         matched_view_id=vid,
         session_id=session[0] if session else None,
     )
+
+
+def _custom_events(site, session_rows, view_rows, every: int, end: dt.datetime, rng) -> int:
+    """About one custom event per ``every`` views, on that view, 2 to 60 seconds after it (before ``end``);
+    a sign-up leans towards /signup and /pricing, the others go anywhere. Registers the names and keys."""
+    hashes = {r[0]: r[1] for r in session_rows}
+    names = Picker(EVENT_NAMES, [w for _, w, _, _ in EVENT_NAMES])
+    signup = next(e for e in EVENT_NAMES if e[0] == "Signup")
+    rows = []
+    for _vid, sid, view_id, created, page in view_rows:
+        if rng.random() * every >= (3 if page in ("/signup", "/pricing") else 1):
+            continue
+        name, _, key, values = signup if page == "/signup" and rng.random() < 0.6 else names(rng)
+        at = created + dt.timedelta(seconds=2 + rng.randrange(58))
+        if at >= end:
+            continue
+        props = {key: rng.choice(values)}
+        if name == "Signup" and rng.random() < 0.5:
+            props["source"] = rng.choice(["header", "pricing-table", "footer"])
+        uid = f"{rng.getrandbits(128):032x}"
+        rows.append((sid, view_id, uid, name, props, at, hashes[sid]))
+    if connection.vendor == "postgresql":
+        _copy_events(site, rows)
+    else:
+        with transaction.atomic():
+            for chunk in _chunks(rows, 5000):
+                CustomEvent.objects.bulk_create(
+                    CustomEvent(
+                        site=site,
+                        session_id=sid,
+                        view_id=view_id,
+                        uid=uid,
+                        name=name,
+                        props=props,
+                        created_at=at,
+                        visitor_hash=visitor_hash,
+                    )
+                    for sid, view_id, uid, name, props, at, visitor_hash in chunk
+                )
+    keys = sorted({key for _, _, key, _ in EVENT_NAMES} | {"source"})
+    EventTerm.objects.bulk_create(
+        [EventTerm(site=site, kind=EventTerm.Kind.NAME, value=name) for name, _, _, _ in EVENT_NAMES]
+        + [EventTerm(site=site, kind=EventTerm.Kind.PROP, value=key) for key in keys],
+        ignore_conflicts=True,
+    )
+    return len(rows)
+
+
+def _copy_events(site: Site, rows: list) -> None:
+    cols = "site_id, session_id, view_id, uid, name, props, created_at, visitor_hash"
+    table = CustomEvent._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # consistent by construction
+        with cursor.cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for sid, view_id, uid, name, props, at, visitor_hash in rows:
+                copy.write_row((site.pk, sid, view_id, uid, name, json.dumps(props), at, visitor_hash))
+        cursor.execute(f"ANALYZE {table}")
 
 
 def _chunks(rows, size):
