@@ -42,7 +42,7 @@ class SplitTest(models.Model):
     )
     goal = models.ForeignKey(
         Goal,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,  # a goal a test measures stays, unless the whole site goes
         null=True,
         blank=True,
         related_name="split_tests",

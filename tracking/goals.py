@@ -246,18 +246,6 @@ def delete_goal(goal: Goal) -> None:
         raise GoalInUse.for_goal(goal, goal_users(goal) or ["another object"]) from None
 
 
-def release_goals(site: Site) -> None:
-    """Before ``site`` is deleted: drop what protects its goals (funnel steps, split tests' goal links).
-
-    ``on_delete=PROTECT`` refuses to delete a goal even when the rows protecting it are deleted in the
-    same cascade (site → funnel → step), so a site with a funnel could not be deleted at all. Call it
-    inside the transaction that deletes the site.
-    """
-    FunnelStep.objects.filter(funnel__site=site).delete()
-    # Split tests live above tracking; the reverse relation needs no import of them.
-    site.split_tests.exclude(goal=None).update(goal=None)
-
-
 def delete_funnel(funnel: Funnel) -> None:
     """Delete a funnel and its steps; its goals stay."""
     funnel.delete()

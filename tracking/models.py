@@ -417,8 +417,9 @@ class Funnel(models.Model):
 
 class FunnelStep(models.Model):
     funnel = models.ForeignKey(Funnel, on_delete=models.CASCADE, related_name="steps")
-    # A goal in a funnel cannot be deleted until the funnel lets it go.
-    goal = models.ForeignKey(Goal, on_delete=models.PROTECT, related_name="funnel_steps")
+    # A goal in a funnel cannot be deleted until the funnel lets it go; deleting the whole site (the
+    # funnel with it) can. PROTECT would refuse even that.
+    goal = models.ForeignKey(Goal, on_delete=models.RESTRICT, related_name="funnel_steps")
     position = models.PositiveSmallIntegerField()
 
     class Meta:

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.db import transaction
 
-from tracking import goals, ingest
+from tracking import ingest
 from tracking.models import MAX_RETENTION_DAYS, CustomEvent, Site, View
 from tracking.sitework import for_each_site
 
@@ -41,6 +41,5 @@ def delete_site(site: Site) -> None:
         # ones until the delete commits. Without it, rows inserted between the cascade's collection
         # and the final DELETE broke the foreign key and the deletion failed.
         Site.objects.select_for_update().filter(pk=site.pk).first()
-        goals.release_goals(site)
         site.delete()
     ingest.forget_site(public_id)

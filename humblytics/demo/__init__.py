@@ -33,7 +33,6 @@ from humblytics.demo.shop import (
 from humblytics.demo.splittest import create_split_test, find_split_test
 from humblytics.demo.traffic import TrafficSummary, generate_traffic
 from tracking import ingest as tracking_ingest
-from tracking.goals import release_goals
 from tracking.models import Membership, Site
 from tracking.sites import create_site
 from tracking.visitors import rotate_salts
@@ -81,7 +80,6 @@ def delete_site(site: Site) -> None:
     """The site and everything hanging off it (sessions, views, payments, connection, split tests)."""
     public_id = site.public_id
     with transaction.atomic():
-        release_goals(site)
         site.delete()
     tracking_ingest.forget_site(public_id)
 
