@@ -44,3 +44,11 @@ def other_site(other_user):
 def client_as_owner(client, owner):
     client.force_login(owner)
     return client
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that drives Chromium carries the ``browser`` marker, whether or not its module says so,
+    so ``-m "not browser"`` leaves out all of them."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
