@@ -24,7 +24,7 @@ from revenue.fakestripe import FakeStripe, FakeStripeServer
 from revenue.models import Dispute, Payment, Refund, StripeConnection
 from splittests.measure import exposures
 from splittests.models import SplitTest
-from tracking.models import Salt, Session, Site, View
+from tracking.models import CustomEvent, Funnel, Salt, Session, Site, View
 
 # Small enough to run in seconds, big enough that every kind of payment appears.
 SMALL = {"days": 45, "scale": 0.2}
@@ -58,6 +58,7 @@ def snapshot(site: Site) -> dict:
     return {
         "views": View.objects.filter(site=site).count(),
         "sessions": Session.objects.filter(site=site).count(),
+        "events": CustomEvent.objects.filter(site=site).count(),
         "payments": sorted(Payment.objects.filter(site=site).values_list("stripe_id", "net", "view_id")),
         "refunds": Refund.objects.filter(payment__site=site).count(),
         "disputes": Dispute.objects.filter(payment__site=site).count(),
@@ -132,6 +133,50 @@ def test_demo_builds_a_site_with_traffic_payments_and_a_split_test(fake_stripe):
 
     yesterday = timezone.now().date() - dt.timedelta(days=1)
     assert not Salt.objects.filter(day__lt=yesterday).exists()
+
+
+@pytest.mark.django_db
+def test_demo_visitors_sign_up_click_out_and_send_forms_which_the_goals_and_funnel_count(fake_stripe, client):
+    output = run_demo(days=30)
+    site = demo_site()
+    events = CustomEvent.objects.filter(site=site)
+    assert set(events.values_list("name", flat=True)) == {
+        "Signup",
+        "Form: Submission",
+        "Outbound Link: Click",
+    }
+    # Each sent after its page view, as the snippet does: on its visit at once.
+    assert not events.filter(session__isnull=True).exists()
+    signups = events.filter(name="Signup")
+    assert signups.count() >= 10
+    assert {e.props["plan"] for e in signups} == {"starter", "pro", "team"}
+    signed_on = View.objects.filter(site=site, view_id__in=signups.values("view_id"))
+    assert set(signed_on.values_list("page", flat=True)) == {"/checkout"}
+    forms = {e.props["form"] for e in events.filter(name="Form: Submission")}
+    assert forms == {"signup", "newsletter"}
+    assert {e.props["url"].split("/")[2] for e in events.filter(name="Outbound Link: Click")} >= {
+        "github.com"
+    }
+    thanks = View.objects.filter(site=site, page__startswith="/thanks/")
+    assert 0 < thanks.count() < signups.count()  # most who sign up see the thank-you page
+    assert f"{events.count():,} custom events" in output
+
+    client.force_login(site.memberships.get().user)
+    dashboard = client.get(f"/sites/{site.public_id}/?period=30d")
+    goals = {row["name"]: row for row in dashboard.context["report"].goals.goals}
+    assert set(goals) == {"Signup", "Thank you page"}
+    for row in goals.values():
+        assert 0 < row["visitors"] <= row["completions"] and row["conversion_rate"] > 0
+    assert goals["Thank you page"]["visitors"] < goals["Signup"]["visitors"]
+    listed = {row["name"]: row for row in dashboard.context["report"].goals.events}
+    assert set(listed) == {"Signup", "Form: Submission", "Outbound Link: Click"}
+    assert all(row["completions"] > 0 for row in listed.values())
+    assert 'id="goals-empty"' not in dashboard.content.decode()
+
+    funnel = Funnel.objects.get(site=site)
+    page = client.get(f"/sites/{site.public_id}/funnels/{funnel.pk}/?period=30d")
+    first, second = page.context["steps"]
+    assert 0 < second["visitors"] < first["visitors"]
 
 
 @pytest.mark.django_db

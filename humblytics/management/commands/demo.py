@@ -67,8 +67,9 @@ class Command(BaseCommand):
         site, traffic = demo.build_site(user, now=now, days=days, scale=scale, log=self.stdout.write)
         dropped = sum(traffic.dropped.values())
         self.stdout.write(
-            f"Traffic: {traffic.views:,} views in {traffic.sessions:,} sessions over {days} days "
-            f"({dropped} bot hits dropped by ingest), {time.monotonic() - started:.1f} s."
+            f"Traffic: {traffic.views:,} views in {traffic.sessions:,} sessions and {traffic.events:,} "
+            f"custom events over {days} days ({dropped} bot hits dropped by ingest), "
+            f"{time.monotonic() - started:.1f} s."
         )
         return site
 
