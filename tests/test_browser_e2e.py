@@ -132,6 +132,10 @@ def test_demo_dashboard_and_split_test_screenshots(live_server, browser, setting
         kpis = page.locator("#revenue-kpis").inner_text()
         assert "$" in kpis
         assert page.locator("#breakdown-channel tbody tr").count() >= 3
+        # The demo's visitors sign up and reach the thank-you page: its goals show figures, not "No goals".
+        goal_visitors = page.locator("#goals tbody tr td:nth-child(2)").all_inner_texts()
+        assert len(goal_visitors) == 2 and "0" not in goal_visitors
+        assert page.locator("#events tbody tr").count() == 3
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
 

@@ -66,6 +66,7 @@ def customer_pages(site: Site, test_id: int) -> dict[str, str]:
         "goal-new": f"{s}/settings/goals/new/",
         "goal-edit": f"{s}/settings/goals/{goal.pk}/edit/",
         "funnel-edit": f"{s}/settings/goals/funnels/{funnel.pk}/edit/",
+        "funnel": f"{s}/funnels/{funnel.pk}/?period=30d",
         "password-change": "/accounts/password_change/",
         "payments": f"{s}/payments/",
         "split-tests": f"{s}/split-tests/",
