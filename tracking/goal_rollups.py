@@ -15,7 +15,8 @@ Goal days follow the traffic rollups' days (``RollupDay``, in ``RollupState.time
 ``rollups.roll_up_site`` calls ``forget_stale`` after its own invalidation steps, before it rebuilds
 anything (a day it forgot loses its goal rows, and so do days whose rows point back at it), and
 ``roll_up_goals`` after it built its days: then each goal gets the built days it lacks. A new goal is
-built on the next run (every minute); readers read a goal raw until its days are there.
+built on the next run (every minute); readers read a goal raw until its days are there. Both also keep
+the Events list's days (``tracking.event_rollups``) in step with the traffic days.
 
 An edited goal (another kind, event name or pattern) is noticed without help: each goal's rows carry
 the fingerprint of the definition they were built from (one row on ``FINGERPRINT_DAY``, the fingerprint
@@ -23,6 +24,10 @@ in ``visitors``), readers use rows only while it matches, and the next run forge
 whose fingerprint does not. A deleted goal takes its rows with it. Custom events are stamped when they arrive,
 after their page view, so they never land in a day already settled; backdated imports go with their
 page views, whose late arrival makes the traffic rollups forget those days.
+
+Beside each built (goal, day), ``GoalVisitor`` holds the hashes that completed the goal that day,
+written, forgotten and replaced in the same transactions as its ``GoalDaily`` rows: revenue of
+converting visitors looks the range's payers up there (``completed_by``).
 
 Writers run inside ``roll_up_site``'s claim of the site: one writer per site.
 """
@@ -36,10 +41,11 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
+from tracking import event_rollups
 from tracking.goals import hits, page_regex
-from tracking.models import CustomEvent, Goal, GoalDaily, RollupDay, Site, View
+from tracking.models import CustomEvent, Goal, GoalDaily, GoalVisitor, RollupDay, Site, View
 
 BATCH_DAYS = 31
 # Time a run spends building goal days; the site's claim (rollups.LOCK_TTL) lasts 15 minutes.
@@ -71,11 +77,14 @@ def forget_goal(goal: Goal) -> None:
     """Forget every built day of ``goal`` (its definition changed); readers read it raw until the next
     run rebuilds it."""
     GoalDaily.objects.filter(goal=goal).delete()
+    GoalVisitor.objects.filter(goal=goal).delete()
 
 
 def forget_stale(site: Site) -> int:
     """Forget goal days whose traffic day is no longer built, and days whose rows point back at one of
-    them (their first appearances may move). Returns the number of (goal, day) forgotten."""
+    them (their first appearances may move); the same for event days. Returns the number of (goal, day)
+    forgotten."""
+    event_rollups.forget_stale(site)
     built = RollupDay.objects.filter(site=site).values("day")
     stale = set(
         GoalDaily.objects.filter(site=site, last_day__isnull=True)
@@ -93,17 +102,21 @@ def forget_stale(site: Site) -> int:
             dependent = GoalDaily.objects.filter(goal_id=goal_id, last_day__in=sorted(days))
             days |= set(dependent.values_list("day", flat=True))
             GoalDaily.objects.filter(goal_id=goal_id, day__in=sorted(days)).delete()
+            GoalVisitor.objects.filter(goal_id=goal_id, day__in=sorted(days)).delete()
     return sum(len(days) for days in by_goal.values())
 
 
 def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = None) -> int:
-    """Build, for every goal of ``site``, the built traffic days it lacks. Returns (goal, day)s built.
+    """Build, for every goal of ``site``, the built traffic days it lacks, and the event days missing
+    (``event_rollups.roll_up_events``). Returns (goal, day)s built.
 
     Starts no new batch after ``seconds`` (default ``BUILD_SECONDS``; at least one batch a run), well
     inside the site's claim: a backfill of many goals over a large site goes on in the next runs, readers
     reading those goals raw meanwhile.
     """
     deadline = time.monotonic() + (BUILD_SECONDS if seconds is None else seconds)
+    # Event days first: one pass over the events for all names (seconds for a year of a large site).
+    event_rollups.roll_up_events(site, tz)
     goals = list(Goal.objects.filter(site=site).order_by("pk"))
     if not goals:
         return 0
@@ -161,9 +174,11 @@ def _build(goal: Goal, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> 
     last_seen = _last_seen_before(goal, bounds[0], {visitor_hash for visitor_hash, _ in rows}, tz)
     completions: Counter[dt.date] = Counter()
     visitors: Counter[tuple[dt.date, dt.date | None]] = Counter()
+    completed: set[tuple[dt.date, str]] = set()
     for visitor_hash, at in rows:
         day = days[bisect.bisect_right(bounds, at) - 1]
         completions[day] += 1
+        completed.add((day, visitor_hash))
         previous = last_seen.get(visitor_hash)
         if previous != day:
             visitors[(day, previous)] += 1
@@ -185,7 +200,15 @@ def _build(goal: Goal, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> 
     ]
     with transaction.atomic():
         GoalDaily.objects.filter(goal=goal, day__range=(first, last)).delete()
+        GoalVisitor.objects.filter(goal=goal, day__range=(first, last)).delete()
         GoalDaily.objects.bulk_create(made, batch_size=5000)
+        GoalVisitor.objects.bulk_create(
+            [
+                GoalVisitor(site_id=goal.site_id, goal=goal, day=day, visitor_hash=visitor_hash)
+                for day, visitor_hash in sorted(completed)
+            ],
+            batch_size=5000,
+        )
 
 
 def _last_seen_before(
@@ -267,3 +290,9 @@ def daily_rows(
             "day", "last_day", "visitors", "completions"
         )
     )
+
+
+def completions_by_visitor(site: Site, goal_ids: list[int], start: dt.date, through: dt.date) -> QuerySet:
+    """``GoalVisitor`` rows of these goals on days ``start``..``through``, for the caller to narrow to
+    the hashes it asks about (read only goals whose days there are all built: ``is_built``)."""
+    return GoalVisitor.objects.filter(site=site, goal_id__in=goal_ids, day__gte=start, day__lte=through)

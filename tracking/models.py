@@ -449,3 +449,46 @@ class GoalDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} goal {self.goal_id} of {self.site_id}"
+
+
+class EventDaily(models.Model):
+    """Custom events of one name on one local day (in ``RollupState.timezone``), for the dashboard's
+    Events list; exact like ``GoalDaily``: ``visitors`` counts visitor hashes sending the name for the
+    first time on ``day``, split by ``last_day`` (the latest earlier day the same hash sent it; null:
+    never). ``completions`` (events) adds up over days. Each built day has one row with ``name`` ""
+    (no event has an empty name) and ``last_day`` null, even a day without events."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="event_dailies")
+    name = models.CharField(max_length=EVENT_NAME_MAX_LENGTH, blank=True)
+    day = models.DateField()
+    last_day = models.DateField(null=True)
+    visitors = models.PositiveIntegerField(default=0)
+    completions = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "day"], name="eventdaily_site_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} event {self.name!r} of {self.site_id}"
+
+
+class GoalVisitor(models.Model):
+    """A visitor hash that completed a goal on a local day: built, forgotten and replaced together with
+    the goal's ``GoalDaily`` rows of that day, so the revenue of converting visitors looks a range's
+    payers up here instead of in every page view and custom event they made. The hash is the same
+    daily-salted one their sessions keep (sessions outlive page-view retention, so this keeps nothing
+    longer)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="goal_visitors")
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="visitors")
+    day = models.DateField()
+    visitor_hash = models.CharField(max_length=32)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["site", "visitor_hash", "day"], name="goalvisitor_site_hash_day"),
+            models.Index(fields=["goal", "day"], name="goalvisitor_goal_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} goal {self.goal_id} by {self.visitor_hash}"

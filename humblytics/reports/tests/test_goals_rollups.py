@@ -1,6 +1,7 @@
-"""Goal rollups give exactly the raw figures: random seeded traffic (``test_rollups``'s), custom events on
-its page views (visitors completing a goal on many days, events whose page view is not stored yet),
-event and page goals, ranges built fully, partly, with holes, a goal added or edited after the build."""
+"""Goal and event rollups give exactly the raw figures: random seeded traffic (``test_rollups``'s), custom
+events on its page views (visitors completing a goal on many days, events whose page view is not stored
+yet), event and page goals, ranges built fully, partly, with holes, a goal added or edited after the
+build; the Events list from ``EventDaily`` against its raw grouped query."""
 
 import datetime as dt
 import random
@@ -11,8 +12,8 @@ import pytest
 from humblytics.reports import goals as goals_half
 from humblytics.reports import widgets
 from humblytics.reports.tests.test_rollups import DAYS, RANGES, START, after, make_site, query
-from tracking import goal_rollups, rollups
-from tracking.models import CustomEvent, Goal, GoalDaily, RollupDay, View
+from tracking import event_rollups, goal_rollups, rollups
+from tracking.models import CustomEvent, EventDaily, Goal, GoalDaily, GoalVisitor, RollupDay, View
 
 NAMES = ["Signup", "Signup", "Download", "Play video"]
 
@@ -190,11 +191,17 @@ def test_running_twice_builds_nothing_more(sites, django_assert_max_num_queries)
         "goal", "day", "last_day", "visitors", "completions"
     )
     before = sorted(rows, key=str)
+    events = EventDaily.objects.filter(site=site).values_list(
+        "name", "day", "last_day", "visitors", "completions"
+    )
+    events_before = sorted(events, key=str)
     tz = site.tzinfo
-    with django_assert_max_num_queries(5):
+    # Five for the goals, one each for the event days' stale and pending look-ups.
+    with django_assert_max_num_queries(7):
         assert goal_rollups.forget_stale(site) == 0
         assert goal_rollups.roll_up_goals(site, tz) == 0
     assert sorted(rows.all(), key=str) == before
+    assert sorted(events.all(), key=str) == events_before
 
 
 def test_a_long_backfill_goes_on_in_the_next_runs(sites):
@@ -213,3 +220,105 @@ def test_a_long_backfill_goes_on_in_the_next_runs(sites):
     days = goal_rollups.built_day_count(site, q.start, q.built_through)
     assert all(goal_rollups.is_built(goal, built, days) for goal in Goal.objects.filter(site=site))
     assert_goals_same_as_raw(q)
+
+
+def assert_events_same_as_raw(q) -> None:
+    raw = goals_half.event_figures(replace(q, rollups=False))
+    assert raw, q
+    assert goals_half.event_figures(replace(q)) == raw, q
+
+
+def test_the_events_list_reads_event_days_and_equals_raw(sites):
+    for site in sites:
+        rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=DAYS + 2), site))
+        markers = EventDaily.objects.filter(site=site, name=event_rollups.MARKER)
+        assert markers.count() == RollupDay.objects.filter(site=site).count()
+        # Visitors send a name on several days: rows with a last day exist.
+        assert EventDaily.objects.filter(site=site, last_day__isnull=False).exists()
+        for first, last in RANGES:
+            assert_events_same_as_raw(
+                query(site, START + dt.timedelta(days=first), START + dt.timedelta(days=last))
+            )
+    # The figures come from the rows: changing one changes them.
+    q = query(site, START, START + dt.timedelta(days=DAYS))
+    rolled = goals_half.event_figures(replace(q))
+    EventDaily.objects.filter(site=site, name="Signup", last_day__isnull=True, day=START).update(
+        completions=10_000
+    )
+    assert goals_half.event_figures(replace(q))["Signup"]["completions"] > rolled["Signup"]["completions"]
+
+
+def test_the_events_list_adds_the_raw_tail_and_reads_missing_event_days_raw(sites):
+    site = sites[1]
+    rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=11), site, hours=4))
+    tails = 0
+    for first, last in RANGES:
+        q = query(site, START + dt.timedelta(days=first), START + dt.timedelta(days=last))
+        tails += q.built_through is not None and q.tail() is not None
+        assert_events_same_as_raw(q)
+    assert tails >= 3
+    # Event days missing (not built yet) while the traffic days are: read raw, still exact.
+    EventDaily.objects.filter(site=site, day=START + dt.timedelta(days=4)).delete()
+    assert_events_same_as_raw(query(site, START, START + dt.timedelta(days=DAYS)))
+    assert event_rollups.pending_days(site) == [START + dt.timedelta(days=4)]
+
+
+def test_forgotten_traffic_days_forget_their_event_days(sites):
+    site = sites[2]
+    now = after(START + dt.timedelta(days=DAYS + 2), site)
+    rollups.roll_up_site(site.pk, now)
+    hole = START + dt.timedelta(days=6)
+    RollupDay.objects.filter(site=site, day=hole).delete()
+    pointing_back = set(EventDaily.objects.filter(site=site, last_day=hole).values_list("day", flat=True))
+    assert pointing_back
+    assert event_rollups.forget_stale(site) == len(pointing_back | {hole})
+    assert not EventDaily.objects.filter(site=site, day__in=pointing_back | {hole}).exists()
+    rollups.roll_up_site(site.pk, now)
+    assert not event_rollups.pending_days(site)
+    for first, last in RANGES:
+        assert_events_same_as_raw(
+            query(site, START + dt.timedelta(days=first), START + dt.timedelta(days=last))
+        )
+
+
+def test_goal_revenue_reads_goal_visitors_and_equals_raw(sites):
+    for site in sites:
+        rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=14), site, hours=4))
+        goals = goals_half.site_goals(query(site, START, START))
+        paid = 0
+        for first, last in RANGES:
+            q = query(site, START + dt.timedelta(days=first), START + dt.timedelta(days=last))
+            assert len(goals_half._rolled(q, goals)) == (len(goals) if q.built_through else 0)
+            fast = goals_half.goal_revenue(replace(q), goals)
+            assert fast == goals_half.goal_revenue(replace(q, rollups=False), goals), q
+            paid += sum(fast)
+        assert paid > 0
+    # The figures come from the rows: without a goal's visitors only the raw tail's payers are left.
+    q = query(site, START, START + dt.timedelta(days=DAYS))
+    before = goals_half.goal_revenue(replace(q), goals)
+    GoalVisitor.objects.filter(site=site).delete()
+    assert sum(goals_half.goal_revenue(replace(q), goals)) < sum(before)
+
+
+def test_goal_visitors_are_built_and_forgotten_with_their_goal_days(sites):
+    site = sites[1]
+    now = after(START + dt.timedelta(days=DAYS + 2), site)
+    rollups.roll_up_site(site.pk, now)
+
+    def days_with_visitors():
+        return set(GoalVisitor.objects.filter(site=site).values_list("goal_id", "day").distinct())
+
+    def days_with_completions():
+        return set(
+            GoalDaily.objects.filter(site=site, completions__gt=0).values_list("goal_id", "day").distinct()
+        )
+
+    assert days_with_visitors() == days_with_completions() != set()
+    RollupDay.objects.filter(site=site, day=START + dt.timedelta(days=6)).delete()
+    goal_rollups.forget_stale(site)
+    assert days_with_visitors() == days_with_completions()
+    assert not GoalVisitor.objects.filter(site=site, day=START + dt.timedelta(days=6)).exists()
+    Goal.objects.filter(site=site, name="Pricing").update(page_pattern="/blog/a")
+    rollups.roll_up_site(site.pk, now)
+    assert days_with_visitors() == days_with_completions()
+    assert_goals_same_as_raw(query(site, START, START + dt.timedelta(days=DAYS)))
