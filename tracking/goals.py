@@ -241,7 +241,7 @@ def delete_goal(goal: Goal) -> None:
     try:
         with transaction.atomic():
             goal.delete()
-    except IntegrityError:  # ProtectedError, or (PostgreSQL, deferred) a foreign key at commit
+    except IntegrityError:  # RestrictedError, or (PostgreSQL, deferred) a foreign key at commit
         # A funnel or test took the goal between the check and the delete.
         raise GoalInUse.for_goal(goal, goal_users(goal) or ["another object"]) from None
 

@@ -5,7 +5,7 @@ import datetime as dt
 import itertools
 
 import pytest
-from django.db.models import ProtectedError
+from django.db.models import RestrictedError
 
 from splittests.lifecycle import create_test, stop_test
 from splittests.models import SplitTest
@@ -313,7 +313,7 @@ def test_another_users_goal_test_is_a_404(client, site, signup, other_user):
 
 def test_a_goal_in_a_split_test_cannot_be_deleted(site, signup):
     launched(site, signup)
-    with pytest.raises(ProtectedError):
+    with pytest.raises(RestrictedError):
         signup.delete()
 
 
