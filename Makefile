@@ -35,8 +35,10 @@ format: $(VENV)/.installed
 # The ingest chaos tests (tests/test_ingest_chaos.py) stop and break a private PostgreSQL cluster under the
 # real server: they run once, alone (never split across xdist workers); CHAOS=0 leaves them out.
 CHAOS ?= 1
+# MARKERS picks the tests of the main run (.ci/run leaves the browser tests out of its PostgreSQL pass).
+MARKERS ?= not chaos
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS) -m "not chaos"
+	$(VENV)/bin/pytest $(PYTEST_ARGS) -m "$(MARKERS)"
 	if [ "$(CHAOS)" = 1 ]; then $(VENV)/bin/pytest -p no:xdist -m chaos; fi
 
 BENCH_PG ?= postgres://postgres@127.0.0.1:5432
