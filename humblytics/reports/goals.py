@@ -162,6 +162,30 @@ def _raw_event_figures(events) -> dict[str, dict[str, int]]:
     return {row["name"]: {"visitors": row["visitors"], "completions": row["completions"]} for row in rows}
 
 
+def _tail_event_rows(q: Query, tail: Query) -> list[tuple[str, str, int]]:
+    """``(name, hash, events)`` of the tail's custom events (read once per Query)."""
+    if "tail_event_rows" not in q.memo:
+        rows = tail.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
+        q.memo["tail_event_rows"] = list(rows)
+    return q.memo["tail_event_rows"]
+
+
+def _earlier_event_pairs(q: Query, tail: Query) -> set[tuple[str, str]]:
+    """``(name, hash)`` of the range's custom events before the tail, by the hashes of the tail's events:
+    one pass over the range's events (read once per Query), for the Events list and the event goals."""
+    if "earlier_event_pairs" not in q.memo:
+        hashes = sorted({visitor_hash for _, visitor_hash, _ in _tail_event_rows(q, tail)})
+        earlier = CustomEvent.objects.filter(
+            site=q.site, created_at__gte=q.start_at, created_at__lt=tail.start_at
+        )
+        seen: set[tuple[str, str]] = set()
+        for chunk in _chunks(hashes):
+            pairs = earlier.filter(_among("visitor_hash", chunk)).values_list("name", "visitor_hash")
+            seen.update(pairs.distinct())
+        q.memo["earlier_event_pairs"] = seen
+    return q.memo["earlier_event_pairs"]
+
+
 def _built_days(q: Query) -> int:
     """Traffic days built in ``q.start``..``q.built_through`` (looked up once per Query)."""
     if "built_days" not in q.memo:
@@ -172,15 +196,8 @@ def _built_days(q: Query) -> int:
 def _add_event_tail(q: Query, tail: Query, into: dict[str, dict[str, int]]) -> None:
     """Add the raw tail's events per name, and its visitors the built days did not count (per hash,
     whether it sent that name earlier in the range)."""
-    rows = list(tail.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by())
-    seen: set[tuple[str, str]] = set()
-    earlier = CustomEvent.objects.filter(
-        site=q.site, created_at__gte=q.start_at, created_at__lt=tail.start_at
-    )
-    for chunk in _chunks(sorted({visitor_hash for _, visitor_hash, _ in rows})):
-        seen.update(
-            earlier.filter(_among("visitor_hash", chunk)).values_list("name", "visitor_hash").distinct()
-        )
+    rows = _tail_event_rows(q, tail)
+    seen = _earlier_event_pairs(q, tail)
     for name, visitor_hash, count in rows:
         figures = into.setdefault(name, dict(_ZERO))
         figures["completions"] += count
@@ -294,31 +311,27 @@ def _page_hits(views, goals: Sequence[Goal]):
 
 def _add_tail(q: Query, tail: Query, goals: Sequence[Goal], into: list[dict[str, int]]) -> None:
     """Add the raw tail's completions and its visitors the built days did not count."""
-    events = CustomEvent.objects.filter(
-        site=q.site, created_at__gte=tail.start_at, created_at__lt=tail.end_at
-    )
-    hashes, counts = _hashes_by_goal(_event_hits(events, goals), _page_hits(tail.views(), goals), goals)
-    seen = _completed_between(q, tail.start_at, goals, hashes)
+    # The tail's events of every name: _hashes_by_goal keeps those of the goals' names.
+    hashes, counts = _hashes_by_goal(_tail_event_rows(q, tail), _page_hits(tail.views(), goals), goals)
+    seen = _completed_between(q, tail, goals, hashes)
     for i, figures in enumerate(into):
         figures["completions"] += counts[i]
         figures["visitors"] += len(hashes[i] - seen[i])
 
 
 def _completed_between(
-    q: Query, until: dt.datetime, goals: Sequence[Goal], hashes: list[set[str]]
+    q: Query, tail: Query, goals: Sequence[Goal], hashes: list[set[str]]
 ) -> list[set[str]]:
-    """Of each goal's ``hashes``, those that completed it in ``[q.start_at, until)``: per hash, through
-    the (site, name, created_at) index for events and the visitors' sessions for pages."""
-    seen: list[set[str]] = [set() for _ in goals]
-    event_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if is_event(g))))
+    """Of each goal's ``hashes`` (from the tail's hits), those that completed it in the range before the
+    tail: events from the tail hashes' earlier events (``_earlier_event_pairs``), pages through the
+    visitors' sessions."""
+    until = tail.start_at
+    pairs = _earlier_event_pairs(q, tail) if any(is_event(goal) for goal in goals) else set()
+    seen: list[set[str]] = [
+        {h for h in found if (goal.event_name, h) in pairs} if is_event(goal) else set()
+        for goal, found in zip(goals, hashes, strict=True)
+    ]
     page_hashes = sorted(set().union(*(h for h, g in zip(hashes, goals, strict=True) if not is_event(g))))
-    events = CustomEvent.objects.filter(site=q.site, created_at__gte=q.start_at, created_at__lt=until)
-    for chunk in _chunks(event_hashes):
-        found, _ = _hashes_by_goal(
-            _event_hits(events.filter(_among("visitor_hash", chunk)), goals), [], goals
-        )
-        for i, hashes_found in enumerate(found):
-            seen[i] |= hashes_found
     views = View.objects.filter(
         site=q.site,
         created_at__gte=q.start_at,
@@ -374,7 +387,7 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
     tail = q.tail()
     tail_pairs: list[tuple[int, str]] = []
     if tail is not None:
-        found, _ = _hashes_by_goal(_event_hits(tail.events(), goals), _page_hits(tail.views(), goals), goals)
+        found, _ = _hashes_by_goal(_tail_event_rows(q, tail), _page_hits(tail.views(), goals), goals)
         tail_pairs = [
             (goal.pk, visitor_hash)
             for goal, hashes in zip(goals, found, strict=True)
