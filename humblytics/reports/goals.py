@@ -395,17 +395,12 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
         ]
     payers = payments_in_range(q).filter(session__isnull=False).order_by()
     built = goal_rollups.completions_by_visitor(q.site, [goal.pk for goal in goals], q.start, q.built_through)
+    frame = q.memo.get("payment_frame")
+    if frame is not None:
+        # The dashboard read its payers already (the payment frame): look only their hashes up.
+        return _revenue_of(frame.payers, built, tail_pairs, goals)
     if connection.vendor != "postgresql":
-        done: dict[int, set[str]] = {goal.pk: set() for goal in goals}
-        rows = list(payers.values_list("session__visitor_hash", "net"))
-        for chunk in _chunks(sorted({visitor_hash for visitor_hash, _ in rows})):
-            for goal_id, visitor_hash in built.filter(visitor_hash__in=chunk).values_list(
-                "goal_id", "visitor_hash"
-            ):
-                done[goal_id].add(visitor_hash)
-        for goal_id, visitor_hash in tail_pairs:
-            done[goal_id].add(visitor_hash)
-        return {goal_id: sum(net for h, net in rows if h in hashes) for goal_id, hashes in done.items()}
+        return _revenue_of(list(payers.values_list("session__visitor_hash", "net")), built, tail_pairs, goals)
     # The payer's hash by primary key, one index probe per payment: a join would hash every session of
     # the site for a year's thousands of payments.
     own_hash = Subquery(Session.objects.filter(pk=OuterRef("session_id")).values("visitor_hash")[:1])
@@ -426,6 +421,21 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {goal_id: int(total) for goal_id, total in cursor.fetchall()}
+
+
+def _revenue_of(
+    payers: list[tuple[str, int]], built, tail_pairs: list[tuple[int, str]], goals: Sequence[Goal]
+) -> dict[int, int]:
+    """``{goal id: revenue}`` of ``payers`` ``(hash, net)`` whose hash is in ``built`` (``GoalVisitor``
+    rows) or ``tail_pairs`` for the goal."""
+    done: dict[int, set[str]] = {goal.pk: set() for goal in goals}
+    for chunk in _chunks(sorted({visitor_hash for visitor_hash, _ in payers})):
+        rows = built.filter(_among("visitor_hash", chunk)).values_list("goal_id", "visitor_hash").distinct()
+        for goal_id, visitor_hash in rows:
+            done[goal_id].add(visitor_hash)
+    for goal_id, visitor_hash in tail_pairs:
+        done[goal_id].add(visitor_hash)
+    return {goal_id: sum(net for h, net in payers if h in hashes) for goal_id, hashes in done.items()}
 
 
 def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> list[set[str]]:

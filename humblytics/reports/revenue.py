@@ -91,6 +91,9 @@ class PaymentFrame:
 
     totals: dict[str, int]
     by_dimension: dict[str, dict[str, dict[str, int]]]
+    # ``(visitor hash, net)`` of the attributed payments: the Goals panel's revenue of converting
+    # visitors starts from them instead of joining the payments to their sessions again.
+    payers: list[tuple[str, int]]
 
 
 _FRAME_COLUMNS = (
@@ -138,7 +141,8 @@ def payment_frame(q: Query) -> PaymentFrame:
                 return row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
 
         by_dimension[dimension] = _group_by_value(attributed, index, converted)
-    return PaymentFrame(totals=totals, by_dimension=by_dimension)
+    payers = [(row[_HASH], row[_NET]) for row in attributed]
+    return PaymentFrame(totals=totals, by_dimension=by_dimension, payers=payers)
 
 
 def _frame_rows(q: Query) -> list[tuple]:
