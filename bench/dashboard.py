@@ -165,7 +165,7 @@ def main() -> None:
     from tracking import goal_rollups, rollups
     from tracking.apikeys import create_api_key
     from tracking.dimensions import DIMENSIONS
-    from tracking.models import CustomEvent, DailyRollup, Goal, GoalDaily, Site
+    from tracking.models import CustomEvent, DailyRollup, EventDaily, Goal, GoalDaily, GoalVisitor, Site
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
@@ -204,6 +204,8 @@ def main() -> None:
     setup["rollup_incremental_ms"] = round((time.perf_counter() - started) * 1000, 1)
     setup["rollup_rows"] = DailyRollup.objects.filter(site=site).count()
     setup["goal_rollup_rows"] = GoalDaily.objects.filter(site=site).count()
+    setup["goal_visitor_rows"] = GoalVisitor.objects.filter(site=site).count()
+    setup["event_rollup_rows"] = EventDaily.objects.filter(site=site).count()
     setup["goals"] = Goal.objects.filter(site=site).count()
     setup["custom_events"] = CustomEvent.objects.filter(site=site).count()
     print(
