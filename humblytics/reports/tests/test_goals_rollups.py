@@ -8,6 +8,8 @@ import random
 from dataclasses import replace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from humblytics.reports import goals as goals_half
 from humblytics.reports import widgets
@@ -322,3 +324,24 @@ def test_goal_visitors_are_built_and_forgotten_with_their_goal_days(sites):
     rollups.roll_up_site(site.pk, now)
     assert days_with_visitors() == days_with_completions()
     assert_goals_same_as_raw(query(site, START, START + dt.timedelta(days=DAYS)))
+
+
+def test_the_dashboard_reads_goals_in_the_same_number_of_queries_whatever_their_number(sites):
+    site = sites[1]
+    now = after(START + dt.timedelta(days=16), site)
+    rollups.roll_up_site(site.pk, now)
+    q = query(site, START + dt.timedelta(days=2), START + dt.timedelta(days=DAYS))
+    assert q.tail() is not None
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            widgets.overview(replace(q))
+        return len(captured)
+
+    before = queries()
+    for n in range(4):
+        Goal.objects.create(site=site, name=f"Page {n}", kind=Goal.Kind.PAGE, page_pattern=f"/blog/{n}*")
+        Goal.objects.create(site=site, name=f"Event {n}", kind=Goal.Kind.EVENT, event_name=f"Thing {n}")
+    rollups.roll_up_site(site.pk, now)
+    assert len(goals_half._rolled(replace(q), goals_half.site_goals(q))) == 14
+    assert queries() == before
