@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.test_browser_tracking import wait_for_rows
 from tracking.models import CustomEvent, Membership, Site, View
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -153,18 +154,6 @@ def assert_view_first(bodies: list[dict], view_id: str, url: str) -> None:
         assert body["view_id"] == view_id
         assert body["url"] == url
         assert body["site"] == bodies[0]["site"]
-
-
-def wait_for_rows(queryset, count: int, timeout: float = 10.0) -> list:
-    """Poll the database until ``count`` rows exist (bounded; ingest answers before it stores)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = list(queryset.all())  # a fresh query each time: a QuerySet caches its first result
-        if len(rows) >= count or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert len(rows) == count, f"expected {count} rows, got {rows}"
-    return rows
 
 
 def test_track_sends_events_after_the_page_view_including_calls_made_before_the_script(
