@@ -43,6 +43,18 @@ _MAX_FAILURES = 5
 _REPLAY_SECONDS = 10.0
 
 
+# SQLSTATEs of a database refusing writes whatever the row: connection (08), transaction state such as
+# read-only (25), insufficient privilege (42501), resources such as a full disk (53), operator
+# intervention (57) and system errors (58).
+_REFUSING_STATE_CLASSES = ("08", "25", "53", "57", "58")
+
+
+def refused_by_database(exc: Exception) -> bool:
+    """True when ``exc`` says the database refuses writes of this kind, not that this row is bad."""
+    state = getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None) or ""
+    return state == "42501" or state[:2] in _REFUSING_STATE_CLASSES
+
+
 class BufferFull(Exception):
     """Over ``INGEST_BUFFER_MAX_PENDING`` views wait: the API answers 503 with Retry-After."""
 
@@ -178,6 +190,12 @@ class IngestBuffer:
                 self._put_back(batch[position:] + [item for item, _ in failed])
                 raise
             except Exception as exc:
+                if refused_by_database(exc):
+                    # Not this row: the database refuses this kind of write (a revoked permission, a
+                    # read-only transaction). Others may succeed meanwhile, and the fault may end during
+                    # this pass: neither makes the rows failing before it look bad. Keep them all.
+                    self._put_back(batch[position:] + [item for item, _ in failed])
+                    raise
                 item.failures += 1
                 failed.append((item, exc))
                 if not succeeded and len(failed) >= min(_PROBES, len(batch)):

@@ -4,6 +4,7 @@ linking pass, per-site limits, the buffer and spool, retention."""
 import datetime as dt
 import json
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, ProgrammingError
@@ -360,6 +361,34 @@ def test_a_database_taking_events_but_refusing_views_keeps_the_views(site, tmp_p
     buffer.flush()
     buffer.close()
     assert View.objects.count() == 4
+    assert not (tmp_path / spool.DEAD_LETTER).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_views_refused_until_a_permission_returns_mid_pass_are_kept(site, tmp_path):
+    """The chaos test's race: the grant comes back while a pass writes one by one, so views after it
+    succeed; the views refused before it were refused by the database, not bad, and are kept."""
+    refusals = []
+
+    def write(batch):
+        if len(refusals) < 2 and any(isinstance(item, ingest.Pending) for item in batch):
+            refusals.append(len(batch))
+            error = ProgrammingError("permission denied for table tracking_view")
+            error.__cause__ = psycopg.errors.InsufficientPrivilege(
+                "permission denied for table tracking_view"
+            )
+            raise error
+        return ingest.store(batch)
+
+    buffer = spooled_buffer(tmp_path, write)
+    buffer.add(pending_of(site, parsed(site)))
+    for n in range(4):
+        buffer.add(pending_view(site, view_id=f"race{n}".ljust(22, "x"), ip=f"198.51.100.{n}"))
+    with pytest.raises(ProgrammingError):
+        buffer.flush()
+    buffer.flush()
+    buffer.close()
+    assert View.objects.count() == 4 and CustomEvent.objects.count() == 1
     assert not (tmp_path / spool.DEAD_LETTER).exists()
 
 
