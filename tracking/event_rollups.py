@@ -23,25 +23,14 @@ import bisect
 import datetime as dt
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Max, Q, Sum
 
 from tracking.models import CustomEvent, EventDaily, RollupDay, Site
+from tracking.rolldays import chunks, day_runs, local_midnight
 
-BATCH_DAYS = 31
 MARKER = ""  # the name of the row saying a day is built
-_IN_CHUNK = 2000  # SQLite caps bound parameters
-
-
-def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
-
-
-def _chunks(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 # ------------------------------------------------------------------------------------------ the writer
@@ -74,27 +63,16 @@ def roll_up_events(site: Site, tz: zoneinfo.ZoneInfo, days: list[dt.date] | None
     """Build event days for ``days`` (default: ``pending_days``). Returns the number of days built."""
     days = pending_days(site) if days is None else days
     built = 0
-    for first, last in _batches(days):
+    for first, last in day_runs(days):
         build(site, tz, first, last)
         built += (last - first).days + 1
     return built
 
 
-def _batches(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Runs of consecutive days from ascending ``days``, at most ``BATCH_DAYS`` long."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if runs and runs[-1][1] + dt.timedelta(days=1) == day and (day - runs[-1][0]).days < BATCH_DAYS:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
 def build(site: Site, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> None:
     """Replace the site's event rows of days ``first``..``last`` with counts from its custom events."""
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    bounds = [_local_midnight(day, tz) for day in [*days, last + dt.timedelta(days=1)]]
+    bounds = [local_midnight(day, tz) for day in [*days, last + dt.timedelta(days=1)]]
     rows = list(
         CustomEvent.objects.filter(site=site, created_at__gte=bounds[0], created_at__lt=bounds[-1])
         .order_by("created_at")
@@ -137,7 +115,7 @@ def _last_seen_before(
 ) -> dict[tuple[str, str], dt.date]:
     """The latest local day before ``start_at`` on which each of these hashes sent each name."""
     last_seen: dict[tuple[str, str], dt.date] = {}
-    for chunk in _chunks(sorted(hashes)):
+    for chunk in chunks(sorted(hashes)):
         earlier = (
             CustomEvent.objects.filter(site=site, created_at__lt=start_at, visitor_hash__in=chunk)
             .values_list("name", "visitor_hash")

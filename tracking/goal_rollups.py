@@ -38,7 +38,6 @@ import time
 import zlib
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable
 
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet, Sum
@@ -46,22 +45,12 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from tracking import event_rollups
 from tracking.goals import hits, page_regex
 from tracking.models import CustomEvent, Goal, GoalDaily, GoalVisitor, RollupDay, Site, View
+from tracking.rolldays import chunks, day_runs, local_midnight
 
-BATCH_DAYS = 31
 # Time a run spends building goal days; the site's claim (rollups.LOCK_TTL) lasts 15 minutes.
 BUILD_SECONDS = 120
 # The day of the row holding a goal's definition fingerprint: before any real day, outside every range.
 FINGERPRINT_DAY = dt.date(1, 1, 1)
-_IN_CHUNK = 2000  # SQLite caps bound parameters
-
-
-def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
-
-
-def _chunks(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def fingerprint(goal: Goal) -> int:
@@ -147,7 +136,7 @@ def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = 
             continue
         done = set(GoalDaily.objects.filter(goal=goal, last_day__isnull=True).values_list("day", flat=True))
         pending = [day for day in days if day not in done]
-        for first, last in _batches(pending):
+        for first, last in day_runs(pending):
             if built and time.monotonic() > deadline:
                 break
             _build(goal, tz, first, last)
@@ -155,21 +144,10 @@ def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = 
     return built
 
 
-def _batches(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Runs of consecutive days from ascending ``days``, at most ``BATCH_DAYS`` long."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if runs and runs[-1][1] + dt.timedelta(days=1) == day and (day - runs[-1][0]).days < BATCH_DAYS:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
 def _build(goal: Goal, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> None:
     """Replace the goal's rows of days ``first``..``last`` with counts from its hits."""
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    bounds = [_local_midnight(day, tz) for day in [*days, last + dt.timedelta(days=1)]]
+    bounds = [local_midnight(day, tz) for day in [*days, last + dt.timedelta(days=1)]]
     rows = list(hits(goal, bounds[0], bounds[-1]).order_by("at").values_list("visitor_hash", "at"))
     last_seen = _last_seen_before(goal, bounds[0], {visitor_hash for visitor_hash, _ in rows}, tz)
     completions: Counter[dt.date] = Counter()
@@ -216,7 +194,7 @@ def _last_seen_before(
 ) -> dict[str, dt.date]:
     """The latest local day before ``start_at`` on which each of these hashes completed the goal."""
     last_seen: dict[str, dt.date] = {}
-    for chunk in _chunks(sorted(hashes)):
+    for chunk in chunks(sorted(hashes)):
         if goal.kind == Goal.Kind.EVENT:
             earlier = CustomEvent.objects.filter(
                 site_id=goal.site_id, name=goal.event_name, created_at__lt=start_at, visitor_hash__in=chunk

@@ -37,17 +37,12 @@ from django.utils import timezone
 from tracking import goal_rollups
 from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.models import DailyRollup, RollupDay, RollupState, Session, Site, View
+from tracking.rolldays import BATCH_DAYS, chunks, local_midnight
 
 TOTAL = ""  # the dimension (and value) of the all-traffic rows
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
-BATCH_DAYS = 31
 ANALYZE_AFTER_DAYS = 28
-_IN_CHUNK = 2000  # SQLite caps bound parameters
-
-
-def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -251,11 +246,6 @@ class _Counts:
     duration_us: int = 0
 
 
-def _chunks(items: list, size: int = _IN_CHUNK) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def _build(site: Site, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> None:
     """Replace the rows of days ``first``..``last`` (all final) with counts from the raw tables."""
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
@@ -318,7 +308,7 @@ def _session_info(sessions: list[tuple], views: list[tuple]) -> dict[int, tuple[
     """Hash and dimension values of every session with a view in the batch (some started before it)."""
     info = {row[0]: (row[1], row[5:]) for row in sessions}
     missing = sorted({session_id for session_id, _, _ in views} - info.keys())
-    for chunk in _chunks(missing):
+    for chunk in chunks(missing):
         for row in Session.objects.filter(pk__in=chunk).values_list(
             "id", "visitor_hash", *SESSION_DIMENSIONS
         ):
@@ -334,7 +324,7 @@ def _last_seen_before(site: Site, start_at: dt.datetime, hashes: set[str], local
         if key not in last_seen or last_seen[key] < day:
             last_seen[key] = day
 
-    for chunk in _chunks(sorted(hashes)):
+    for chunk in chunks(sorted(hashes)):
         earlier = Session.objects.filter(site=site, started_at__lt=start_at, visitor_hash__in=chunk)
         for visitor_hash, started_at, *values in earlier.values_list(
             "visitor_hash", "started_at", *SESSION_DIMENSIONS

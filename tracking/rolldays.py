@@ -1,0 +1,29 @@
+"""What the three rollup builders (traffic, goals, events) share: a local day's UTC start, runs of
+consecutive days to build together, and id lists cut to what SQLite binds at once."""
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+
+BATCH_DAYS = 31
+IN_CHUNK = 2000  # SQLite caps bound parameters
+
+
+def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+def chunks(items: list, size: int = IN_CHUNK) -> Iterable[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Runs of consecutive days from ascending ``days``, at most ``BATCH_DAYS`` long."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for day in days:
+        if runs and runs[-1][1] + dt.timedelta(days=1) == day and (day - runs[-1][0]).days < BATCH_DAYS:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
