@@ -36,13 +36,24 @@ from django.utils import timezone
 
 from tracking import goal_rollups
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import DailyRollup, RollupDay, RollupState, Session, Site, View
+from tracking.models import (
+    DailyRollup,
+    EventDaily,
+    GoalDaily,
+    GoalVisitor,
+    RollupDay,
+    RollupState,
+    Session,
+    Site,
+    View,
+)
 from tracking.rolldays import BATCH_DAYS, chunks, local_midnight
 
 TOTAL = ""  # the dimension (and value) of the all-traffic rows
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
 ANALYZE_AFTER_DAYS = 28
+ROLLUP_MODELS = (DailyRollup, GoalDaily, GoalVisitor, EventDaily)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -85,12 +96,14 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
                 _build(site, tz, day, batch_end)
                 built += (batch_end - day).days + 1
                 day = batch_end + dt.timedelta(days=1)
-        goal_rollups.roll_up_goals(site, tz)
-        if built > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
-            # A backfill changes the table's shape; plans need fresh statistics now, not when
-            # autovacuum gets to it.
+        goal_days = goal_rollups.roll_up_goals(site, tz)
+        if built + goal_days > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
+            # A backfill changes the tables' shape; plans need fresh statistics now, not when
+            # autovacuum gets to it (never analysed, the goal-visitor table made a 12-month API summary
+            # run past the report timeout).
             with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {DailyRollup._meta.db_table}")
+                for model in ROLLUP_MODELS:
+                    cursor.execute(f"ANALYZE {model._meta.db_table}")
     finally:
         RollupState.objects.filter(site_id=site_id, lock_token=token).update(locked_until=None, lock_token="")
     return built
