@@ -165,7 +165,16 @@ def main() -> None:
     from tracking import goal_rollups, rollups
     from tracking.apikeys import create_api_key
     from tracking.dimensions import DIMENSIONS
-    from tracking.models import CustomEvent, DailyRollup, EventDaily, Goal, GoalDaily, GoalVisitor, Site
+    from tracking.models import (
+        CustomEvent,
+        DailyRollup,
+        EventDaily,
+        Goal,
+        GoalDaily,
+        GoalVisitor,
+        Site,
+        SlotRollup,
+    )
 
     settings.ALLOWED_HOSTS = ["*"]
     call_command("migrate", verbosity=0)
@@ -203,6 +212,7 @@ def main() -> None:
     rollups.roll_up_site(site.pk, timezone.now())
     setup["rollup_incremental_ms"] = round((time.perf_counter() - started) * 1000, 1)
     setup["rollup_rows"] = DailyRollup.objects.filter(site=site).count()
+    setup["slot_rollup_rows"] = SlotRollup.objects.filter(site=site).count()
     setup["goal_rollup_rows"] = GoalDaily.objects.filter(site=site).count()
     setup["goal_visitor_rows"] = GoalVisitor.objects.filter(site=site).count()
     setup["event_rollup_rows"] = EventDaily.objects.filter(site=site).count()

@@ -235,6 +235,33 @@ class DailyRollup(models.Model):
         return f"{self.day} {self.dimension}={self.value!r} of {self.site_id}"
 
 
+class SlotRollup(models.Model):
+    """All-traffic counts of one UTC quarter hour (``slot``, its start), so a chart can be bucketed
+    exactly in any time zone: every offset in use is a multiple of 15 minutes, so local days, weeks and
+    hours start on a slot.
+
+    ``sessions`` and ``views`` add up over slots: sessions started in the slot, views made in it.
+    ``visitors`` counts first appearances in ``slot`` of a visitor hash (by the sessions it started),
+    split by ``last_slot``: the latest earlier slot in which it started a session (null: never), so
+    slots in ``[A, B)`` have ``SUM(visitors) WHERE last_slot IS NULL OR last_slot < A`` distinct
+    visitors, exactly. Built, forgotten and replaced with the ``DailyRollup`` rows of the same local
+    days (a slot belongs to the day it starts in); no hash is stored here.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="slot_rollups")
+    slot = models.DateTimeField()
+    last_slot = models.DateTimeField(null=True)
+    visitors = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "slot"], name="slotrollup_site_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.slot:%Y-%m-%d %H:%M} UTC of {self.site_id}"
+
+
 class DropCount(models.Model):
     """Page views ingest refused, counted per site, reason and UTC hour, so Settings can say why views
     are missing. Nothing about the visitor is kept: no IP, user agent or URL; for a page on another host

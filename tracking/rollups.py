@@ -16,6 +16,12 @@ value before). A hash seen on days d1 < d2 < ... within ``[A, B]`` is counted on
 ``SUM(visitors) WHERE day BETWEEN A AND B AND (last_day IS NULL OR last_day < A)`` is the exact
 distinct count. Distinct sessions per page work the same way. No hash is copied out of sessions.
 
+Beside the days, the same batch writes all-traffic ``SlotRollup`` rows per UTC quarter hour, with the
+same trick (``last_slot``: the latest earlier slot in which the hash started a session), so a chart can
+be bucketed exactly in any time zone (``slot_buckets``): every offset in use is a multiple of 15
+minutes, so local midnights and hours everywhere fall on slot edges. A slot's rows go with the local
+day it starts in: built, forgotten and replaced with that day's rows.
+
 What invalidates a day: a change of the site's time zone (every day); page views deleted after the
 day was built (retention), which also invalidates later days whose page rows point back at it; and
 rows written later with a time inside a built day (imports, the demo), which invalidate that day and
@@ -27,8 +33,9 @@ import datetime as dt
 import secrets
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from django.db import connection, transaction
 from django.db.models import Min, Q, Sum
@@ -45,6 +52,7 @@ from tracking.models import (
     RollupState,
     Session,
     Site,
+    SlotRollup,
     View,
 )
 from tracking.rolldays import BATCH_DAYS, chunks, local_midnight
@@ -53,7 +61,7 @@ TOTAL = ""  # the dimension (and value) of the all-traffic rows
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
 ANALYZE_AFTER_DAYS = 28
-ROLLUP_MODELS = (DailyRollup, GoalDaily, GoalVisitor, EventDaily)
+ROLLUP_MODELS = (DailyRollup, SlotRollup, GoalDaily, GoalVisitor, EventDaily)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -61,6 +69,12 @@ def site_tz(site: Site) -> zoneinfo.ZoneInfo:
         return site.tzinfo
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
+
+
+def slot_of(moment: dt.datetime) -> dt.datetime:
+    """The UTC start of the quarter hour holding ``moment`` (aware)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
 # ------------------------------------------------------------------------------------------ the writer
@@ -138,6 +152,7 @@ def invalidate_site(site: Site) -> None:
     with transaction.atomic():
         RollupDay.objects.filter(site=site).delete()
         DailyRollup.objects.filter(site=site).delete()
+        SlotRollup.objects.filter(site=site).delete()
 
 
 def _reset_if_timezone_changed(site: Site) -> None:
@@ -278,8 +293,11 @@ def _build(site: Site, tz: zoneinfo.ZoneInfo, first: dt.date, last: dt.date) -> 
 _DayOf = Callable[[dt.datetime], dt.date]
 # (dimension, value, day, last_day): the key of one DailyRollup row.
 _RowKey = tuple[str, str, dt.date, dt.date | None]
-# (dimension, visitor hash, value) or ("page#", session id, page) → the latest day it appeared on.
+# (dimension, visitor hash, value) or ("page#", session id, page) → the latest day it appeared on;
+# ("slot", visitor hash) → the latest slot (a UTC datetime) in which it started a session.
 _LastSeen = dict[tuple, dt.date]
+# (slot, last_slot): the key of one SlotRollup row.
+_SlotKey = tuple[dt.datetime, dt.datetime | None]
 
 
 def _build_locked(
@@ -298,7 +316,8 @@ def _build_locked(
     rows: dict[_RowKey, _Counts] = defaultdict(_Counts)
     sessions_per_day = _count_sessions(sessions, day_of, last_seen, rows)
     views_per_day = _count_views(views, info, day_of, last_seen, rows)
-    _replace_days(site, days, rows, views_per_day, sessions_per_day)
+    slot_rows = _count_slots(sessions, views, last_seen)
+    _replace_days(site, days, (start_at, end_at), rows, slot_rows, views_per_day, sessions_per_day)
 
 
 def _read_batch(site: Site, start_at: dt.datetime, end_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
@@ -330,7 +349,8 @@ def _session_info(sessions: list[tuple], views: list[tuple]) -> dict[int, tuple[
 
 
 def _last_seen_before(site: Site, start_at: dt.datetime, hashes: set[str], local_day: _DayOf) -> _LastSeen:
-    """The latest day before the batch on which each (dimension, hash, value) appeared."""
+    """The latest day before the batch on which each (dimension, hash, value) appeared, and the latest
+    slot in which each hash started a session."""
     last_seen: _LastSeen = {}
 
     def remember(key: tuple, day: dt.date) -> None:
@@ -343,6 +363,7 @@ def _last_seen_before(site: Site, start_at: dt.datetime, hashes: set[str], local
             "visitor_hash", "started_at", *SESSION_DIMENSIONS
         ):
             day = local_day(started_at)
+            remember(("slot", visitor_hash), slot_of(started_at))
             remember((TOTAL, visitor_hash, TOTAL), day)
             for dimension, value in zip(SESSION_DIMENSIONS, values, strict=True):
                 remember((dimension, visitor_hash, value), day)
@@ -414,15 +435,40 @@ def _count_views(
     return views_per_day
 
 
+def _count_slots(sessions: list[tuple], views: list[tuple], last_seen: _LastSeen) -> dict[_SlotKey, _Counts]:
+    """The SlotRollup rows of the batch: sessions started and views made per slot (on its ``last_slot``
+    null row), and each hash's first appearance in a slot on the row of the slot it last started a
+    session in. Sessions come in start order, so ``last_seen`` moves forward only."""
+    rows: dict[_SlotKey, _Counts] = defaultdict(_Counts)
+    for _sid, visitor_hash, started_at, *_rest in sessions:
+        slot = slot_of(started_at)
+        rows[(slot, None)].sessions += 1
+        previous = last_seen.get(("slot", visitor_hash))
+        if previous != slot:
+            rows[(slot, previous)].visitors += 1
+            last_seen[("slot", visitor_hash)] = slot
+    for _session_id, created_at, _page in views:
+        rows[(slot_of(created_at), None)].views += 1
+    return rows
+
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)  # sorts a null last_slot first
+
+
 def _replace_days(
     site: Site,
     days: list[dt.date],
+    span: tuple[dt.datetime, dt.datetime],
     rows: dict[_RowKey, _Counts],
+    slot_rows: dict[_SlotKey, _Counts],
     views_per_day: dict[dt.date, int],
     sessions_per_day: dict[dt.date, int],
 ) -> None:
+    """Replace the rows of ``days``; ``span`` is their UTC extent (local midnight to local midnight),
+    which holds exactly their slots."""
     first, last = days[0], days[-1]
     DailyRollup.objects.filter(site=site, day__range=(first, last)).delete()
+    SlotRollup.objects.filter(site=site, slot__gte=span[0], slot__lt=span[1]).delete()
     RollupDay.objects.filter(site=site, day__range=(first, last)).delete()
     # Sorted keys: a deterministic write order (one writer per site holds the claim anyway).
     ordered = sorted(
@@ -444,6 +490,22 @@ def _replace_days(
                 duration_us=c.duration_us,
             )
             for (dimension, value, day, last_day), c in ordered
+        ],
+        batch_size=5000,
+    )
+    SlotRollup.objects.bulk_create(
+        [
+            SlotRollup(
+                site=site,
+                slot=slot,
+                last_slot=last_slot,
+                visitors=c.visitors,
+                sessions=c.sessions,
+                views=c.views,
+            )
+            for (slot, last_slot), c in sorted(
+                slot_rows.items(), key=lambda item: (item[0][0], item[0][1] or _NEVER)
+            )
         ],
         batch_size=5000,
     )
@@ -558,3 +620,41 @@ def daily_totals(
             "day", "last_day", "visitors", "sessions", "views"
         )
     )
+
+
+def slot_buckets(site: Site, edges: Sequence[dt.datetime]) -> list[dict[str, int]]:
+    """All-traffic figures of the buckets ``[edges[i], edges[i + 1])`` from the slot rows, one dict
+    ``{visitors, sessions, pageviews}`` per bucket: distinct visitor hashes of the sessions started in
+    it, sessions started in it, views made in it; exact like the raw counts.
+
+    ``edges`` are aware and strictly increasing, each on a UTC quarter hour (local midnights and hours
+    of every zone are); ValueError otherwise. The caller makes sure every slot in
+    ``[edges[0], edges[-1])`` lies in built days (``built_through``): unbuilt slots count as empty.
+    """
+    bounds = [_slot_edge(edge) for edge in edges]
+    if any(a >= b for a, b in pairwise(bounds)):
+        raise ValueError("bucket edges must be strictly increasing")
+    buckets = [{"visitors": 0, "sessions": 0, "pageviews": 0} for _ in bounds[1:]]
+    if not buckets:
+        return buckets
+    rows = SlotRollup.objects.filter(site=site, slot__gte=bounds[0], slot__lt=bounds[-1]).values_list(
+        "slot", "last_slot", "visitors", "sessions", "views"
+    )
+    for slot, last_slot, visitors, sessions, views in rows:
+        i = bisect.bisect_right(bounds, slot) - 1
+        bucket = buckets[i]
+        bucket["sessions"] += sessions
+        bucket["pageviews"] += views
+        # A hash that started a session earlier in this bucket was counted there already.
+        if last_slot is None or last_slot < bounds[i]:
+            bucket["visitors"] += visitors
+    return buckets
+
+
+def _slot_edge(edge: dt.datetime) -> dt.datetime:
+    if edge.utcoffset() is None:
+        raise ValueError(f"bucket edge {edge!r} is naive")
+    utc = edge.astimezone(dt.UTC)
+    if utc != slot_of(utc):
+        raise ValueError(f"bucket edge {edge.isoformat()} is not on a UTC quarter hour")
+    return utc
