@@ -13,22 +13,24 @@ Goals: ``filter=goal:NAME`` keeps sessions in which the site's goal NAME was com
 goal, ``tracking.goals``, in range; for payments, at any time, like a ``page`` filter). An unknown name
 is a ``QueryError``.
 
-Rollups: for a range in the site's own time zone without filters, ``built_through`` says up to which
-day the daily rollup tables (``tracking.rollups``) hold the figures; ``tail()`` is the raw remainder
-(today, yesterday until it settles). ``Query(rollups=False)`` reads everything raw: the reference the
-rollup tests compare against.
+Rollups: for a range without filters, ``built_from``..``built_through`` are the days (the site's own
+local days) the daily rollup tables (``tracking.rollups``) hold the figures of; ``tail()`` is the raw
+remainder. In the site's time zone that is today (and yesterday until it settles); in another time zone
+also the partial site days at either end of the range, since its midnights fall inside the site's days.
+``Query(rollups=False)`` reads everything raw: the reference the rollup tests compare against.
 """
 
 import datetime as dt
+import operator
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, reduce
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from revenue.reports import report_currency
@@ -78,15 +80,22 @@ class Query:
     # Figures computed once and shared by several widgets of one request (the dashboard's payment
     # frame). Not an init field, so ``replace(q)`` starts with an empty memo.
     memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # The raw part of a range read partly from rollups (set by ``tail()``): half-open UTC intervals in
+    # time order. Empty: the whole range ``[start_at, end_at)``.
+    spans: tuple[tuple[dt.datetime, dt.datetime], ...] = field(default=(), repr=False)
 
     @property
     def start_at(self) -> dt.datetime:
-        """Aware UTC datetime of local midnight starting ``start`` (included)."""
+        """Aware UTC datetime of local midnight starting ``start`` (included); a tail's first instant."""
+        if self.spans:
+            return self.spans[0][0]
         return _local_midnight(self.start, self.tz)
 
     @property
     def end_at(self) -> dt.datetime:
-        """Aware UTC datetime of local midnight after ``end`` (excluded)."""
+        """Aware UTC datetime of local midnight after ``end`` (excluded); a tail's last bound."""
+        if self.spans:
+            return self.spans[-1][1]
         return _local_midnight(self.end + dt.timedelta(days=1), self.tz)
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
@@ -103,19 +112,65 @@ class Query:
         return report_currency(self.site)
 
     @cached_property
-    def built_through(self) -> dt.date | None:
-        """The last day D such that ``start``..D is read from rollups (None: all raw). Rollups hold no
-        filter combinations, so a filtered query is raw."""
+    def built_days(self) -> tuple[dt.date, dt.date] | None:
+        """``(first, last)``: the site's local days read from rollups (None: all raw). Rollups hold no
+        filter combinations, so a filtered query is raw. In the site's time zone the days start at
+        ``start``; in another zone they are the site days wholly inside the range."""
         if not self.rollups or self.filters or not getattr(settings, "REPORT_ROLLUPS", True):
             return None
-        return rollups.built_through(self.site, self.tz, self.start, self.end)
+        site_tz = rollups.site_tz(self.site)
+        if getattr(site_tz, "key", None) != self.site.timezone:
+            return None  # no valid zone of its own: rollups are never built
+        if getattr(self.tz, "key", None) == self.site.timezone:
+            first, last = self.start, self.end
+        else:
+            start_at, end_at = self.start_at, self.end_at
+            first = start_at.astimezone(site_tz).date()
+            if _local_midnight(first, site_tz) < start_at:
+                first += dt.timedelta(days=1)
+            last = end_at.astimezone(site_tz).date() - dt.timedelta(days=1)
+            if last < first:
+                return None
+        through = rollups.built_through(self.site, site_tz, first, last)
+        return None if through is None else (first, through)
+
+    @property
+    def built_from(self) -> dt.date | None:
+        """The first day read from rollups (``start`` in the site's time zone)."""
+        return self.built_days[0] if self.built_days else None
+
+    @property
+    def built_through(self) -> dt.date | None:
+        """The last day read from rollups (None: all raw)."""
+        return self.built_days[1] if self.built_days else None
+
+    def built_window(self) -> tuple[dt.datetime, dt.datetime]:
+        """The UTC interval the built days cover (only with ``built_days``)."""
+        first, through = self.built_days
+        site_tz = rollups.site_tz(self.site)
+        return _local_midnight(first, site_tz), _local_midnight(through + dt.timedelta(days=1), site_tz)
 
     def tail(self) -> "Query | None":
-        """The raw remainder after ``built_through`` (None when every day is built)."""
-        through = self.built_through
-        if through is None or through >= self.end:
+        """The raw remainder of a range read from rollups: before the built days (another time zone's
+        partial first day) and after them (None when the built days cover the whole range)."""
+        if self.built_days is None:
             return None
-        return replace(self, start=through + dt.timedelta(days=1), rollups=False)
+        start_at, end_at = self.start_at, self.end_at
+        built_from, built_to = self.built_window()
+        spans = tuple((low, high) for low, high in ((start_at, built_from), (built_to, end_at)) if low < high)
+        if not spans:
+            return None
+        start = spans[0][0].astimezone(self.tz).date()
+        return replace(self, start=max(self.start, start), rollups=False, spans=spans)
+
+    def _in_range(self, field_name: str) -> Q:
+        """``field_name`` (a time) in the range, or in one of a tail's spans."""
+        if not self.spans:
+            return Q(**{f"{field_name}__gte": self.start_at, f"{field_name}__lt": self.end_at})
+        return reduce(
+            operator.or_,
+            (Q(**{f"{field_name}__gte": low, f"{field_name}__lt": high}) for low, high in self.spans),
+        )
 
     def apply_filters(self, queryset: QuerySet, session_path: str = "", *, page_in_range: bool = True):
         """Restrict ``queryset`` to rows whose session matches every filter.
@@ -130,12 +185,12 @@ class Query:
             if dimension == "page":
                 views = View.objects.filter(session=session_ref, page=value)
                 if page_in_range:
-                    views = views.filter(created_at__gte=self.start_at, created_at__lt=self.end_at)
+                    views = views.filter(self._in_range("created_at"))
                 queryset = queryset.filter(Exists(views))
             elif dimension == GOAL_FILTER:
                 completed = self.goal_hits_in(self.goal(value), session_ref)
                 if page_in_range:
-                    completed = completed.filter(created_at__gte=self.start_at, created_at__lt=self.end_at)
+                    completed = completed.filter(self._in_range("created_at"))
                 queryset = queryset.filter(Exists(completed))
             else:
                 queryset = queryset.filter(**{prefix + dimension: value})
@@ -155,22 +210,18 @@ class Query:
 
     def sessions(self) -> QuerySet[Session]:
         """Sessions started in range that match the filters."""
-        sessions = Session.objects.filter(
-            site=self.site, started_at__gte=self.start_at, started_at__lt=self.end_at
-        )
+        sessions = Session.objects.filter(self._in_range("started_at"), site=self.site)
         return self.apply_filters(sessions)
 
     def views(self) -> QuerySet[View]:
         """Page views made in range whose session matches the filters (wherever the session started)."""
-        views = View.objects.filter(site=self.site, created_at__gte=self.start_at, created_at__lt=self.end_at)
+        views = View.objects.filter(self._in_range("created_at"), site=self.site)
         return self.apply_filters(views, "session")
 
     def events(self) -> QuerySet[CustomEvent]:
         """Custom events made in range whose session matches the filters. Without filters that includes
         events whose page view is not stored yet (no session); a filter needs the session."""
-        events = CustomEvent.objects.filter(
-            site=self.site, created_at__gte=self.start_at, created_at__lt=self.end_at
-        )
+        events = CustomEvent.objects.filter(self._in_range("created_at"), site=self.site)
         return self.apply_filters(events, "session") if self.filters else events
 
 

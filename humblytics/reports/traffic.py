@@ -10,6 +10,7 @@ import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
@@ -45,18 +46,19 @@ def _session_figures(sessions: QuerySet[Session], overlap: Exists | None = None)
     return result
 
 
-def _earlier_sessions(q: Query, tail: Query, dimension: str | None = None) -> Exists:
+def _earlier_sessions(q: Query, dimension: str | None = None) -> Exists:
     """The outer session's visitor (with the same ``dimension`` value) also started a session in the
-    built part of the range. ``last_seen_at`` repeats the range start so the (site, visitor_hash,
+    built part of the range. ``last_seen_at`` repeats the window's start so the (site, visitor_hash,
     last_seen_at) index finds the few sessions of one hash."""
+    built_from, built_to = q.built_window()
     match = {dimension: OuterRef(dimension)} if dimension else {}
     return Exists(
         Session.objects.filter(
             site=q.site,
             visitor_hash=OuterRef("visitor_hash"),
-            started_at__gte=q.start_at,
-            started_at__lt=tail.start_at,
-            last_seen_at__gte=q.start_at,
+            started_at__gte=built_from,
+            started_at__lt=built_to,
+            last_seen_at__gte=built_from,
             **match,
         )
     )
@@ -72,7 +74,7 @@ def traffic_summary(q: Query) -> dict[str, Any]:
         figures = _session_figures(q.sessions())
         figures["pageviews"] = q.views().count()
         return figures
-    built = rollups.totals(q.site, q.start, through)
+    built = rollups.totals(q.site, q.built_from, through)
     figures = {
         "visitors": built["visitors"],
         "sessions": built["sessions"],
@@ -83,7 +85,7 @@ def traffic_summary(q: Query) -> dict[str, Any]:
     }
     tail = q.tail()
     if tail is not None:
-        raw = _session_figures(tail.sessions(), overlap=_earlier_sessions(q, tail))
+        raw = _session_figures(tail.sessions(), overlap=_earlier_sessions(q))
         figures["visitors"] += raw["visitors"] - raw["overlap"]
         for key in ("sessions", "bounces", "session_views", "duration"):
             figures[key] += raw[key]
@@ -91,32 +93,16 @@ def traffic_summary(q: Query) -> dict[str, Any]:
     return figures
 
 
-def _raw_traffic_by_value(
-    q: Query, dimension: str, overlap_from: dt.datetime | None = None
-) -> dict[str, dict]:
+def _raw_traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
     """``{value: {visitors, sessions, pageviews}}`` from the raw tables. Values with page views but no
-    session in range (sessions started earlier) have ``sessions`` 0.
-
-    With ``overlap_from`` (a tail after built days), visitors (and, for pages, sessions) already seen
-    with the same value in ``[overlap_from, q.start_at)`` are left out: the built days counted them.
-    """
+    session in range (sessions started earlier) have ``sessions`` 0."""
     if dimension == "page":
-        return _raw_page_traffic(q, overlap_from)
+        return _raw_page_traffic(q)
     result: dict[str, dict] = {}
     counts = {"visitors": Count("visitor_hash", distinct=True), "sessions": Count("id")}
-    if overlap_from is not None:
-        earlier = Session.objects.filter(
-            site=q.site,
-            visitor_hash=OuterRef("visitor_hash"),
-            started_at__gte=overlap_from,
-            started_at__lt=q.start_at,
-            last_seen_at__gte=overlap_from,
-            **{dimension: OuterRef(dimension)},
-        )
-        counts["seen"] = Count("visitor_hash", distinct=True, filter=Q(Exists(earlier)))
     for row in q.sessions().values(dimension).annotate(**counts).order_by():
         result[row[dimension] or ""] = {
-            "visitors": row["visitors"] - row.get("seen", 0),
+            "visitors": row["visitors"],
             "sessions": row["sessions"],
             "pageviews": 0,
         }
@@ -127,10 +113,12 @@ def _raw_traffic_by_value(
     return result
 
 
-def _raw_page_traffic(q: Query, overlap_from: dt.datetime | None) -> dict[str, dict]:
-    """Pages are counted by the time of their views, like page views."""
+def _raw_page_traffic(q: Query, window: "Window | None" = None) -> dict[str, dict]:
+    """Pages are counted by the time of their views, like page views. With ``window`` (the built part of
+    the range ``q`` is the tail of), visitors and sessions already seen on a page there are left out:
+    the built days counted them."""
     rows = q.views().values("page").order_by()
-    if overlap_from is None:
+    if window is None:
         counts = rows.annotate(
             visitors=Count("session__visitor_hash", distinct=True),
             sessions=Count("session", distinct=True),
@@ -144,7 +132,7 @@ def _raw_page_traffic(q: Query, overlap_from: dt.datetime | None) -> dict[str, d
     # so which of them the built days already counted is found per visitor hash through the
     # (site, visitor_hash, last_seen_at) index, never by scanning the site's sessions per page.
     triples = set(q.views().values_list("page", "session_id", "session__visitor_hash").distinct())
-    seen = _pages_seen_before(q, overlap_from, {visitor_hash for _, _, visitor_hash in triples})
+    seen = _pages_seen_in(q, window, {visitor_hash for _, _, visitor_hash in triples})
     visitors: dict[str, set] = defaultdict(set)
     sessions: dict[str, set] = defaultdict(set)
     for page, session_id, visitor_hash in triples:
@@ -162,16 +150,19 @@ def _raw_page_traffic(q: Query, overlap_from: dt.datetime | None) -> dict[str, d
     }
 
 
-def _pages_seen_before(q: Query, since: dt.datetime, hashes: set[str]) -> set[tuple[str, Any]]:
-    """``(page, visitor_hash)`` and ``(page, session_id)`` of these visitors' views in
-    ``[since, q.start_at)``."""
+Window = tuple[dt.datetime, dt.datetime]
+
+
+def _pages_seen_in(q: Query, window: Window, hashes: set[str]) -> set[tuple[str, Any]]:
+    """``(page, visitor_hash)`` and ``(page, session_id)`` of these visitors' views in ``window``."""
     seen: set[tuple[str, Any]] = set()
+    since, until = window
     ordered = sorted(hashes)
     for i in range(0, len(ordered), _IN_CHUNK):
         earlier = View.objects.filter(
             site=q.site,
             created_at__gte=since,
-            created_at__lt=q.start_at,
+            created_at__lt=until,
             session__site=q.site,
             session__visitor_hash__in=ordered[i : i + _IN_CHUNK],
             session__last_seen_at__gte=since,
@@ -210,7 +201,7 @@ def traffic_frame(q: Query, dimensions: Sequence[str] = DIMENSIONS) -> dict[str,
             value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
             for value, row in by_value.items()
         }
-        for dimension, by_value in rollups.by_values(q.site, dimensions, q.start, through).items()
+        for dimension, by_value in rollups.by_values(q.site, dimensions, q.built_from, through).items()
     }
     tail = q.tail()
     if tail is not None:
@@ -228,12 +219,12 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
     the built days already counted with the same value."""
     result: dict[str, dict[str, dict]] = {}
     if "page" in dimensions:
-        result["page"] = _raw_page_traffic(tail, q.start_at)
+        result["page"] = _raw_page_traffic(tail, q.built_window())
     session_dimensions = [d for d in dimensions if d != "page"]
     if not session_dimensions:
         return result
     sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions))
-    seen = _values_seen_before(q, tail, {row[1] for row in sessions}, session_dimensions)
+    seen = _values_seen_before(q, {row[1] for row in sessions}, session_dimensions)
     for index, dimension in enumerate(session_dimensions, start=2):
         visitors: dict[str, set] = defaultdict(set)
         counts: dict[str, dict] = {}
@@ -271,20 +262,19 @@ def _add_tail_pageviews(
             into["pageviews"] += views
 
 
-def _values_seen_before(
-    q: Query, tail: Query, hashes: set[str], dimensions: Sequence[str]
-) -> set[tuple[str, str, Any]]:
+def _values_seen_before(q: Query, hashes: set[str], dimensions: Sequence[str]) -> set[tuple[str, str, Any]]:
     """``(dimension, visitor_hash, value)`` of these visitors' sessions started in the built part of the
     range, found per hash through the (site, visitor_hash, last_seen_at) index."""
     seen: set[tuple[str, str, Any]] = set()
+    built_from, built_to = q.built_window()
     ordered = sorted(hashes)
     for i in range(0, len(ordered), _IN_CHUNK):
         earlier = Session.objects.filter(
             site=q.site,
             visitor_hash__in=ordered[i : i + _IN_CHUNK],
-            started_at__gte=q.start_at,
-            started_at__lt=tail.start_at,
-            last_seen_at__gte=q.start_at,
+            started_at__gte=built_from,
+            started_at__lt=built_to,
+            last_seen_at__gte=built_from,
         )
         for visitor_hash, *values in earlier.values_list("visitor_hash", *dimensions).distinct():
             for dimension, value in zip(dimensions, values, strict=True):
@@ -367,6 +357,8 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
     through = q.built_through
     if through is None or granularity == "hour":
         return _raw_traffic_buckets(q, granularity)
+    if getattr(q.tz, "key", None) != q.site.timezone:
+        return _other_zone_buckets(q, granularity)
     starts = bucket_starts(q, granularity)
     first_days = [max(start.date(), q.start) for start in starts]
     result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
@@ -412,4 +404,52 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
             )["n"]
         )
         result[starts[index]]["visitors"] -= overlap
+    return result
+
+
+def _other_zone_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
+    """``traffic_buckets`` in a time zone other than the site's: its buckets cut the site's days, so the
+    built part comes from the quarter-hour rollups (``rollups.slot_buckets``) and the partial site days
+    at either end from the raw tables; a visitor seen in both parts of one bucket counts once."""
+    starts = bucket_starts(q, granularity)
+    bounds = [max(rollups.local_midnight(start.date(), q.tz), q.start_at) for start in starts]
+    built_from, built_to = q.built_window()
+    edges = [built_from, *(at for at in bounds if built_from < at < built_to), built_to]
+    try:
+        parts = rollups.slot_buckets(q.site, edges)
+    except ValueError:  # a zone whose midnights are not on a quarter hour (local mean time, before 1970)
+        return _raw_traffic_buckets(replace(q, rollups=False), granularity)
+    result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
+    for at, part in zip(edges, parts, strict=False):
+        into = result[starts[bisect.bisect_right(bounds, at) - 1]]
+        for key in ("visitors", "sessions", "pageviews"):
+            into[key] += part[key]
+    tail = q.tail()
+    if tail is None:
+        return result
+    for start, row in _raw_traffic_buckets(tail, granularity).items():
+        for key in ("visitors", "sessions", "pageviews"):
+            result[start][key] += row[key]
+    # A raw visitor who also started a session in the built part of the same bucket was counted there.
+    pairs = set(
+        tail.sessions()
+        .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
+        .values_list("bucket", "visitor_hash")
+        .distinct()
+    )
+    raw = {(bucket_key(bucket), visitor_hash) for bucket, visitor_hash in pairs}
+    ordered = sorted({visitor_hash for _, visitor_hash in raw})
+    seen: set[tuple[dt.datetime, str]] = set()
+    for i in range(0, len(ordered), _IN_CHUNK):
+        built = Session.objects.filter(
+            site=q.site,
+            visitor_hash__in=ordered[i : i + _IN_CHUNK],
+            started_at__gte=built_from,
+            started_at__lt=built_to,
+            last_seen_at__gte=built_from,
+        )
+        for visitor_hash, started_at in built.values_list("visitor_hash", "started_at"):
+            seen.add((starts[bisect.bisect_right(bounds, started_at) - 1], visitor_hash))
+    for start, _ in raw & seen:
+        result[start]["visitors"] -= 1
     return result

@@ -179,7 +179,7 @@ def test_a_hole_in_the_built_days_is_read_raw(sites):
     assert query(site, START, START + dt.timedelta(days=12)).built_through == START + dt.timedelta(days=12)
 
 
-def test_filters_and_other_timezones_are_read_raw_and_agree(sites):
+def test_filters_are_read_raw_and_agree(sites):
     site = sites[1]
     rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=DAYS + 2), site))
     start, end = START + dt.timedelta(days=2), START + dt.timedelta(days=15)
@@ -187,7 +187,7 @@ def test_filters_and_other_timezones_are_read_raw_and_agree(sites):
         {"filter": "channel:Email"},
         {"filter": ["page:/pricing", "device:mobile"]},
         {"filter": "referrer:"},
-        {"timezone": "UTC"},
+        {"filter": "country:US", "timezone": "Asia/Tokyo"},
     ):
         q = query(site, start, end, **params)
         assert q.built_through is None
@@ -196,6 +196,48 @@ def test_filters_and_other_timezones_are_read_raw_and_agree(sites):
         grouped = replace(q)
         widgets.overview(grouped)
         assert (grouped.memo["grouped_traffic"] is not None) == (connection.vendor == "postgresql")
+
+
+# Zones whose midnights cut the sites' days at every quarter hour offset: ahead, behind, +5:30, +5:45,
+# -3:30 (with its own DST), and the sites' own zones seen from the others.
+OTHER_ZONES = ["UTC", "Asia/Tokyo", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Pacific/Chatham"]
+
+
+def assert_dashboard_same_as_raw(q: rq.Query) -> None:
+    """The whole dashboard and the chart at every granularity (lighter than ``assert_same_as_raw``)."""
+    raw = replace(q, rollups=False)
+    assert widgets.overview(replace(q)) == widgets.overview(raw), q
+    for granularity in ("day", "week", "month"):
+        assert widgets.timeseries(q, granularity) == widgets.timeseries(raw, granularity), (q, granularity)
+
+
+@pytest.mark.parametrize("built_until", [DAYS + 2, 11])
+def test_other_timezones_read_the_site_days_inside_the_range_and_agree(sites, built_until):
+    """Another zone's range holds whole site days (read from rollups, the chart from quarter-hour slots)
+    and a partial site day at either end (raw); a visitor in both parts counts once."""
+    for site, zones in zip(sites, [OTHER_ZONES[1:4], OTHER_ZONES[3:], OTHER_ZONES[:3]], strict=True):
+        rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=built_until), site, hours=4))
+        for zone in zones:
+            for first, last in [(0, DAYS - 1), (3, 5), (-5, DAYS + 3)]:
+                q = query(
+                    site, START + dt.timedelta(days=first), START + dt.timedelta(days=last), timezone=zone
+                )
+                assert q.built_through is not None, (site.timezone, zone, first, last)
+                tail = q.tail()
+                assert tail is not None and tail.spans[0][0] == q.start_at  # the partial first day is raw
+                assert_dashboard_same_as_raw(q)
+    # Every widget on its own, once.
+    assert_same_as_raw(
+        query(sites[1], START + dt.timedelta(days=2), START + dt.timedelta(days=12), timezone="Asia/Tokyo")
+    )
+
+
+def test_a_range_shorter_than_a_site_day_in_another_zone_is_raw(sites):
+    site = sites[1]
+    rollups.roll_up_site(site.pk, after(START + dt.timedelta(days=DAYS + 2), site))
+    q = query(site, START + dt.timedelta(days=3), START + dt.timedelta(days=3), timezone="Asia/Tokyo")
+    assert q.built_through is None
+    assert_same_as_raw(q)
 
 
 def test_hourly_timeseries_of_a_built_day_is_raw(sites):
