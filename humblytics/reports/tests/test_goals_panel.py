@@ -169,3 +169,46 @@ def test_the_csv_export_has_the_goals_table(client_as_owner, site, goal_shop):
     assert "goal,visitors,completions,conversion_rate,revenue,currency" in body
     assert "Signed up,3,4,0.7500,100.00,USD" in body
     assert "event,visitors,completions" in body and "Clicked CTA,2,3" in body
+
+
+def test_a_page_goal_matches_the_same_pages_whatever_form_its_query_takes(db):
+    """On PostgreSQL a pattern without a wildcard or with one at the end is an equality or a prefix match
+    instead of a regular expression: the same pages as the pattern's own rule (``page_matches``), with
+    LIKE's own wildcards and regular-expression characters taken literally."""
+    from tracking.goals import page_matches
+    from tracking.models import Session, Site, View
+
+    site = Site.objects.create(name="paths", domain="paths.example")
+    session = Session.objects.create(
+        site=site,
+        visitor_hash="h" * 32,
+        started_at=at("2025-03-01 10:00"),
+        last_seen_at=at("2025-03-01 10:00"),
+    )
+    pages = [
+        "/docs",
+        "/docs/",
+        "/docs/a",
+        "/Docs/a",
+        "/docsx",
+        "/a_b",
+        "/axb",
+        "/a%b",
+        "/a.b",
+        "/aXb",
+        "/pricing",
+    ]
+    for n, path in enumerate(pages):
+        View.objects.create(
+            site=site,
+            session=session,
+            view_id=f"paths-view-{n:06d}",
+            created_at=at("2025-03-01 10:00"),
+            page=path,
+        )
+    for pattern in ["/docs/*", "/docs*", "/docs", "/a_b", "/a_*", "/a%*", "/a.b", "/a*b", "*", "/pricing"]:
+        goal = Goal(site=site, name=pattern, kind=Goal.Kind.PAGE, page_pattern=pattern)
+        found = set(
+            View.objects.filter(goals_half.completes_page(goal), site=site).values_list("page", flat=True)
+        )
+        assert found == {path for path in pages if page_matches(pattern, path)}, pattern
