@@ -30,15 +30,18 @@ every later one.
 
 import bisect
 import datetime as dt
+import operator
 import secrets
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from itertools import pairwise
 
 from django.db import connection, transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from tracking import goal_rollups
@@ -48,7 +51,9 @@ from tracking.models import (
     EventDaily,
     GoalDaily,
     GoalVisitor,
+    MonthRollup,
     RollupDay,
+    RollupMonth,
     RollupState,
     Session,
     Site,
@@ -61,7 +66,7 @@ TOTAL = ""  # the dimension (and value) of the all-traffic rows
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
 ANALYZE_AFTER_DAYS = 28
-ROLLUP_MODELS = (DailyRollup, SlotRollup, GoalDaily, GoalVisitor, EventDaily)
+ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, GoalDaily, GoalVisitor, EventDaily)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -110,8 +115,9 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
                 _build(site, tz, day, batch_end)
                 built += (batch_end - day).days + 1
                 day = batch_end + dt.timedelta(days=1)
+        months = _sum_months(site)
         goal_days = goal_rollups.roll_up_goals(site, tz)
-        if built + goal_days > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
+        if built + goal_days + 30 * months > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
             # A backfill changes the tables' shape; plans need fresh statistics now, not when
             # autovacuum gets to it (never analysed, the goal-visitor table made a 12-month API summary
             # run past the report timeout).
@@ -153,6 +159,8 @@ def invalidate_site(site: Site) -> None:
         RollupDay.objects.filter(site=site).delete()
         DailyRollup.objects.filter(site=site).delete()
         SlotRollup.objects.filter(site=site).delete()
+        RollupMonth.objects.filter(site=site).delete()
+        MonthRollup.objects.filter(site=site).delete()
 
 
 def _reset_if_timezone_changed(site: Site) -> None:
@@ -524,6 +532,57 @@ def _replace_days(
     )
 
 
+def _month_end(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+
+
+def _built_months(site: Site, first: dt.date, last: dt.date) -> dict[dt.date, tuple[int, dt.datetime]]:
+    """``{month: (built days, latest built_at)}`` of the months of ``first``..``last``."""
+    rows = (
+        RollupDay.objects.filter(site=site, day__gte=first, day__lte=last)
+        .annotate(month=TruncMonth("day"))
+        .values("month")
+        .annotate(days=Count("id"), built_at=Max("built_at"))
+        .order_by()
+    )
+    return {_as_date(row["month"]): (row["days"], row["built_at"]) for row in rows}
+
+
+def _as_date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _sum_months(site: Site) -> int:
+    """Sum every month whose days are all built and whose sums are missing or older than its days;
+    returns the months summed. A month is replaced in one transaction, its marker last."""
+    first = RollupDay.objects.filter(site=site).aggregate(day=Min("day"))["day"]
+    if first is None:
+        return 0
+    built = _built_months(site, first.replace(day=1), dt.date.max)
+    markers = {m.month: (m.days, m.built_at) for m in RollupMonth.objects.filter(site=site)}
+    summed = 0
+    for month, state in sorted(built.items()):
+        if state[0] != _month_end(month).day or markers.get(month) == state:
+            continue
+        with transaction.atomic():
+            MonthRollup.objects.filter(site=site, month=month).delete()
+            RollupMonth.objects.filter(site=site, month=month).delete()
+            sums = (
+                DailyRollup.objects.filter(
+                    site=site, day__gte=month, day__lte=_month_end(month), last_day__isnull=True
+                )
+                .values("dimension", "value")
+                .annotate(visitors=Sum("visitors"), sessions=Sum("sessions"), views=Sum("views"))
+                .order_by("dimension", "value")
+            )
+            MonthRollup.objects.bulk_create(
+                [MonthRollup(site=site, month=month, **row) for row in sums], batch_size=5000
+            )
+            RollupMonth.objects.create(site=site, month=month, days=state[0], built_at=state[1])
+        summed += 1
+    return summed
+
+
 # ------------------------------------------------------------------------------------------ the reader
 
 
@@ -588,27 +647,87 @@ def by_value(site: Site, dimension: str, start: dt.date, through: dt.date) -> di
 def by_values(
     site: Site, dimensions: Iterable[str], start: dt.date, through: dt.date
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """``by_value`` of several dimensions in one query:
-    ``{dimension: {value: {visitors, sessions, views}}}``."""
+    """``by_value`` of several dimensions: ``{dimension: {value: {visitors, sessions, views}}}``.
+
+    Whole months of the range whose sums are current are read from ``MonthRollup`` plus their days'
+    rows of returning visitors (``last_day`` set, counted when it is before ``start``); the other days
+    from their ``DailyRollup`` rows."""
     wanted = list(dimensions)
-    rows = (
-        DailyRollup.objects.filter(site=site, dimension__in=wanted, day__gte=start, day__lte=through)
+    figures = {"visitors": Sum("visitors"), "sessions": Sum("sessions"), "views": Sum("views")}
+    months = _current_months(site, start, through)
+    # The other days as ranges, so the (site, dimension, day) index reads only them.
+    days = Q(pk__in=[])
+    low = start
+    for month in [*months, None]:
+        high = through if month is None else month - dt.timedelta(days=1)
+        if low <= high:
+            days |= Q(day__gte=low, day__lte=high)
+        if month is not None:
+            low = _month_end(month) + dt.timedelta(days=1)
+    counted = _distinct_filter(start)
+    parts = [
+        DailyRollup.objects.filter(days, site=site, dimension__in=wanted)
         .values("dimension", "value")
         .annotate(
-            visitors=Sum("visitors", filter=_distinct_filter(start)),
-            sessions=Sum("sessions", filter=_distinct_filter(start)),
+            visitors=Sum("visitors", filter=counted),
+            sessions=Sum("sessions", filter=counted),
             views=Sum("views"),
         )
-        .order_by()
-    )
+    ]
+    if months:
+        parts.append(
+            MonthRollup.objects.filter(site=site, dimension__in=wanted, month__in=months)
+            .values("dimension", "value")
+            .annotate(**figures)
+        )
+        parts.append(
+            DailyRollup.objects.filter(
+                _month_days(months),
+                site=site,
+                last_day__isnull=False,
+                last_day__lt=start,
+                dimension__in=wanted,
+            )
+            .values("dimension", "value")
+            .annotate(**figures)
+        )
     result: dict[str, dict[str, dict[str, int]]] = {dimension: {} for dimension in wanted}
-    for row in rows:
-        result[row["dimension"]][row["value"]] = {
-            "visitors": row["visitors"] or 0,
-            "sessions": row["sessions"] or 0,
-            "views": row["views"],
-        }
+    for part in parts:
+        for row in part.order_by():
+            into = result[row["dimension"]].setdefault(
+                row["value"], {"visitors": 0, "sessions": 0, "views": 0}
+            )
+            for key in ("visitors", "sessions", "views"):
+                into[key] += row[key] or 0
     return result
+
+
+def _month_days(months: Sequence[dt.date]) -> Q:
+    """The days of these months."""
+    return reduce(operator.or_, (Q(day__gte=month, day__lte=_month_end(month)) for month in months))
+
+
+def _current_months(site: Site, start: dt.date, through: dt.date) -> list[dt.date]:
+    """The whole months inside ``start``..``through`` whose ``MonthRollup`` sums were made from the days
+    built now (two small queries; none for a range shorter than a month)."""
+    first = start if start.day == 1 else _month_end(start) + dt.timedelta(days=1)
+    candidates = []
+    while _month_end(first) <= through:
+        candidates.append(first)
+        first = _month_end(first) + dt.timedelta(days=1)
+    if not candidates:
+        return []
+    built = _built_months(site, candidates[0], _month_end(candidates[-1]))
+    markers = {
+        m.month: (m.days, m.built_at) for m in RollupMonth.objects.filter(site=site, month__in=candidates)
+    }
+    return [
+        month
+        for month in candidates
+        if month in markers
+        and markers[month] == built.get(month)
+        and markers[month][0] == _month_end(month).day
+    ]
 
 
 def daily_totals(
