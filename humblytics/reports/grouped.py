@@ -1,14 +1,23 @@
 """Every traffic figure of a range that rollups cannot serve (a filter, or a time zone other than the
-site's), from three statements instead of two or three per widget.
+site's), from one statement instead of two or three per widget.
 
 A dashboard under a filter needs the same filtered sessions and their views grouped eleven ways (one
 per breakdown), by chart bucket and in total. Per widget that is some thirty scans of the filtered
-sessions and joins of their views; here PostgreSQL's GROUPING SETS group one scan every way at once:
-one statement over the sessions (visitors, sessions, bounces, duration), one over the views by session
-value and bucket (page views), one over the views by page (distinct visitors and sessions per page).
+sessions and joins of their views; here one statement reads each once:
+
+- the filtered views of the range, as (session, page, chart bucket), are counted per session, per
+  (session, page) and per bucket: short keys, never the session's wide values per view;
+- the filtered sessions of the range, each with its count of views, plus the few sessions started
+  before the range whose views fall in it (for page views only), are grouped every way at once by
+  GROUPING SETS, hashed;
+- distinct visitors without ``COUNT(DISTINCT)`` over everything (which makes PostgreSQL sort the wide
+  rows once per grouping, spilling to disk): a visitor hash with a single session is one visitor
+  wherever that session counts, so visitors = sessions - (sessions of repeat hashes - distinct repeat
+  hashes), the bracket counted over the repeat hashes' rows only. Exact whatever their number; fast
+  because hashes are salted daily, so repeat hashes are few. Pages the same way, by (session, page).
 
 The figures are exactly the per-widget queries' (``traffic.traffic_summary``, ``traffic_by_value``,
-``traffic_buckets`` with ``rollups=False``): same filtered querysets, same expressions, grouped
+``traffic_buckets`` with ``rollups=False``): same filtered querysets, same expressions, added up
 differently. Other databases (SQLite) get None and the widgets run their own queries.
 """
 
@@ -16,14 +25,29 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
 from django.db.models.functions import Trunc
 
 from humblytics.reports.query import Query
 from tracking.dimensions import SESSION_DIMENSIONS
+from tracking.models import Session
 
+_KEYS = (*SESSION_DIMENSIONS, "bucket")
 _EMPTY = {"visitors": 0, "sessions": 0, "pageviews": 0}
+
+# For this statement only (transaction-local, set back after it):
+# - work_mem: its hash tables and materialized rows. A year of a 1M-view site under its widest filter
+#   (590k views) spills to temporary files at the default 4MB and at 32MB, not at 64MB; more gains
+#   nothing. A hash node may take hash_mem_multiplier (2) times this, and at most REPORT_CONCURRENCY
+#   reports compute at once.
+# - jit off: PostgreSQL costs the statement high enough to compile it with optimisation, which took
+#   2 s more than running it.
+# - no merge joins: the materialized parts have no statistics, so PostgreSQL expects the join of the
+#   few repeat visitors' sessions to their page views to return millions of rows and sorts both sides.
+_SETTINGS = {"work_mem": "64MB", "jit": "off", "enable_mergejoin": "off"}
+
+# Parts of the statement's result (its first column).
+_SESSIONS, _REPEATS, _PAGES, _PAGE_REPEATS, _VIEW_BUCKETS = range(5)
 
 
 @dataclass(frozen=True)
@@ -40,104 +64,147 @@ class GroupedTraffic:
 def traffic(q: Query, granularity: str) -> GroupedTraffic | None:
     if connection.vendor != "postgresql":
         return None
-    summary, by_value, buckets = _sessions_grouped(q, granularity)
-    pageviews, page_rows = _views_grouped(q, granularity, by_value, buckets)
-    summary["pageviews"] = pageviews
-    by_value["page"] = page_rows
-    return GroupedTraffic(granularity=granularity, summary=summary, by_value=by_value, buckets=buckets)
+    sql, params = _statement(q, granularity)
+    return _assemble(granularity, _run(sql, params))
 
 
-def _grouping_sets_sql(inner_sql: str, keys: list[str], aggregates: list[str]) -> str:
-    """One row per value of each key, plus a total row; ``GROUPING(key)`` columns say which key a row
-    groups by (0) — all 1 for the total."""
-    flags = ", ".join(f"GROUPING({key})" for key in keys)
-    sets = ", ".join(f"({key})" for key in keys)
-    return (
-        f"SELECT {flags}, {', '.join(keys)}, {', '.join(aggregates)}"  # noqa: S608  (names are ours)
-        f" FROM ({inner_sql}) AS grouped GROUP BY GROUPING SETS ({sets}, ())"
-    )
-
-
-def _run(sql: str, params: tuple) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _sessions_grouped(q: Query, granularity: str):
-    keys = [*SESSION_DIMENSIONS, "bucket"]
-    inner = (
+def _statement(q: Query, granularity: str) -> tuple[str, list]:
+    """The statement and its parameters. Every result row is ``(part, mask, value, bucket, a, b, c, d,
+    e)``; ``_assemble`` reads them by part (see there)."""
+    sessions_sql, sessions_params = (
         q.sessions()
         .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
-        .values("visitor_hash", "pageviews", "started_at", "last_seen_at", *keys)
-    )
-    inner_sql, params = inner.query.sql_with_params()
-    aggregates = [
-        "COUNT(*)",
-        "COUNT(DISTINCT visitor_hash)",
-        "COUNT(*) FILTER (WHERE pageviews = 1)",
-        "SUM(pageviews)",
-        "SUM(last_seen_at - started_at)",
-    ]
-    summary = {"sessions": 0, "visitors": 0, "bounces": 0, "session_views": 0, "duration": dt.timedelta(0)}
-    by_value: dict[str, dict[str, dict[str, int]]] = {d: {} for d in SESSION_DIMENSIONS}
-    buckets: dict[dt.datetime, dict[str, int]] = {}
-    width = len(keys)
-    for row in _run(_grouping_sets_sql(inner_sql, keys, aggregates), params):
-        flags, values, (sessions, visitors, bounces, views, duration) = row[:width], row[width:-5], row[-5:]
-        key = _grouped_key(keys, flags)
-        if key is None:
-            summary.update(sessions=sessions, visitors=visitors, bounces=bounces)
-            summary.update(session_views=views or 0, duration=duration or dt.timedelta(0))
-        elif key == "bucket":
-            buckets[values[-1]] = {"visitors": visitors, "sessions": sessions, "pageviews": 0}
-        else:
-            value = values[keys.index(key)] or ""
-            by_value[key][value] = {"visitors": visitors, "sessions": sessions, "pageviews": 0}
-    return summary, by_value, buckets
-
-
-def _views_grouped(q: Query, granularity: str, by_value: dict, buckets: dict) -> tuple[int, dict]:
-    """Page views into ``by_value`` and ``buckets``; returns (total page views, the page rows)."""
-    keys = [*SESSION_DIMENSIONS, "bucket"]
-    inner = (
-        q.views()
-        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
-        .values("bucket", **{d: F(f"session__{d}") for d in SESSION_DIMENSIONS})
-    )
-    inner_sql, params = inner.query.sql_with_params()
-    total = 0
-    width = len(keys)
-    for row in _run(_grouping_sets_sql(inner_sql, keys, ["COUNT(*)"]), params):
-        flags, values, views = row[:width], row[width:-1], row[-1]
-        key = _grouped_key(keys, flags)
-        if key is None:
-            total = views
-        elif key == "bucket":
-            buckets.setdefault(values[-1], dict(_EMPTY))["pageviews"] = views
-        else:
-            value = values[keys.index(key)] or ""
-            by_value[key].setdefault(value, dict(_EMPTY))["pageviews"] += views
-    pages_sql, page_params = (
-        q.views()
-        .values("page", "session_id", visitor_hash=F("session__visitor_hash"))
+        .values("id", "visitor_hash", "pageviews", "started_at", "last_seen_at", *_KEYS)
         .query.sql_with_params()
     )
-    pages = _run(
-        "SELECT page, COUNT(DISTINCT visitor_hash), COUNT(DISTINCT session_id), COUNT(*)"  # noqa: S608
-        f" FROM ({pages_sql}) AS views GROUP BY page",
-        page_params,
+    views_sql, views_params = (
+        q.views()
+        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .values("session_id", "page", "bucket")
+        .query.sql_with_params()
     )
-    page_rows = {
-        page or "": {"visitors": visitors, "sessions": sessions, "pageviews": views}
-        for page, visitors, sessions, views in pages
-    }
-    return total, page_rows
+    # In a row of one grouping set the other keys are NULL, so COALESCE gives the grouped value.
+    grouped = f"GROUPING({', '.join(_KEYS)}), COALESCE({', '.join(SESSION_DIMENSIONS)}), bucket"
+    every_key = f"GROUPING SETS ({', '.join(f'({key})' for key in _KEYS)}, ())"
+    # A session started before the range has no in_range row: its values come from its own row.
+    earlier = ", ".join(
+        f"COALESCE(x.{d}, (x.earlier).{d}) AS {d}" for d in ("visitor_hash", *SESSION_DIMENSIONS)
+    )
+    session_table = connection.ops.quote_name(Session._meta.db_table)
+    # ``page::text``: as varchar(500) PostgreSQL sizes each (session, page) group for 500 characters and
+    # spills to disk long before the memory is used.
+    sql = f"""
+        WITH in_range AS ({sessions_sql}),
+        page_views AS MATERIALIZED (SELECT session_id, page::text AS page, bucket FROM ({views_sql}) AS v),
+        session_views AS (SELECT session_id, COUNT(*) AS n FROM page_views GROUP BY session_id),
+        session_rows AS MATERIALIZED (
+            SELECT COALESCE(x.id, x.session_id) AS id, {earlier}, x.bucket,
+                CASE WHEN x.id IS NULL THEN 0 ELSE 1 END AS sessions,
+                CASE WHEN x.pageviews = 1 THEN 1 ELSE 0 END AS bounces, COALESCE(x.pageviews, 0) AS pageviews,
+                x.last_seen_at - x.started_at AS duration, COALESCE(x.n, 0) AS views
+            FROM (
+                SELECT s.*, sv.session_id, sv.n, CASE WHEN s.id IS NULL THEN (
+                    SELECT e FROM {session_table} e WHERE e.id = sv.session_id
+                ) END AS earlier
+                FROM in_range s FULL JOIN session_views sv ON sv.session_id = s.id
+                OFFSET 0
+            ) AS x
+        ),
+        repeat_hashes AS (SELECT visitor_hash FROM session_rows GROUP BY visitor_hash HAVING COUNT(*) > 1)
+        SELECT {_SESSIONS}, {grouped}, COALESCE(SUM(sessions), 0), COALESCE(SUM(bounces), 0),
+            COALESCE(SUM(pageviews), 0), COALESCE(SUM(duration), '0'), COALESCE(SUM(views), 0)::bigint
+        FROM session_rows GROUP BY {every_key}
+        UNION ALL
+        SELECT {_REPEATS}, {grouped}, COUNT(*), COUNT(DISTINCT visitor_hash), NULL, NULL, NULL
+        FROM session_rows
+        WHERE sessions = 1 AND visitor_hash IN (SELECT visitor_hash FROM repeat_hashes)
+        GROUP BY {every_key}
+        UNION ALL
+        SELECT {_PAGES}, NULL, page, NULL, COUNT(*), NULL, NULL, NULL, SUM(n)::bigint
+        FROM (SELECT page, COUNT(*) AS n FROM page_views GROUP BY session_id, page) AS pages GROUP BY page
+        UNION ALL
+        SELECT {_PAGE_REPEATS}, NULL, v.page, NULL, COUNT(DISTINCT v.session_id),
+            COUNT(DISTINCT r.visitor_hash), NULL, NULL, NULL
+        FROM page_views v JOIN session_rows r ON r.id = v.session_id
+        WHERE r.visitor_hash IN (SELECT visitor_hash FROM repeat_hashes)
+        GROUP BY v.page
+        UNION ALL
+        SELECT {_VIEW_BUCKETS}, NULL, NULL, bucket, NULL, NULL, NULL, NULL, COUNT(*)
+        FROM page_views GROUP BY bucket
+    """  # noqa: S608  (names are ours)
+    return sql, [*sessions_params, *views_params]
 
 
-def _grouped_key(keys: list[str], flags: tuple) -> str | None:
-    """The key a GROUPING SETS row groups by, or None for the total row."""
-    for key, flag in zip(keys, flags, strict=True):
-        if flag == 0:
+def _run(sql: str, params: list) -> list[tuple]:
+    """Run ``sql`` with ``_SETTINGS``, then set back what the transaction had (a failing statement rolls
+    the savepoint back, which restores them too)."""
+    names = list(_SETTINGS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)
+        saved = cursor.fetchone()
+        _set(cursor, _SETTINGS)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        _set(cursor, dict(zip(names, saved, strict=True)))
+        return rows
+
+
+def _set(cursor, settings: dict[str, str]) -> None:
+    cursor.execute(
+        f"SELECT {', '.join(['set_config(%s, %s, true)'] * len(settings))}",
+        [part for item in settings.items() for part in item],
+    )
+
+
+def _key(mask: int) -> str | None:
+    """The key a ``GROUPING(...)`` mask over ``_KEYS`` groups by (its bit is 0), or None for the total."""
+    for position, key in enumerate(_KEYS):
+        if not mask >> (len(_KEYS) - 1 - position) & 1:
             return key
     return None
+
+
+def _assemble(granularity: str, rows: list[tuple]) -> GroupedTraffic:
+    """The figures from the statement's rows ``(part, mask, value, bucket, a, b, c, d, e)``:
+
+    - ``_SESSIONS``: one row per key and value (``_key(mask)``, None for the total) of every session
+      row: a = sessions, b = bounces, c = their page views, d = their duration, e = page views in range;
+    - ``_REPEATS``, ``_PAGE_REPEATS``: the same groupings (pages for the latter) over the repeat
+      hashes' rows only: a = sessions, b = distinct visitor hashes;
+    - ``_PAGES``: a = sessions with a view of the page, e = its views;
+    - ``_VIEW_BUCKETS``: e = page views made in the bucket.
+    """
+    parts: dict[int, list[tuple]] = {part: [] for part in range(5)}
+    for part, *row in rows:
+        parts[part].append(row)
+
+    def grouped(row: tuple) -> tuple[str | None, Any]:
+        key = _key(row[0])
+        return key, (row[2] if key == "bucket" else row[1])
+
+    # Sessions of repeat hashes - those hashes, per (key, value) and per page.
+    surplus = {grouped(row): row[3] - row[4] for row in parts[_REPEATS]}
+    page_surplus = {row[1]: row[3] - row[4] for row in parts[_PAGE_REPEATS]}
+
+    summary: dict[str, Any] = {}
+    by_value: dict[str, dict[str, dict[str, int]]] = {d: {} for d in SESSION_DIMENSIONS}
+    buckets: dict[dt.datetime, dict[str, int]] = {}
+    for row in parts[_SESSIONS]:
+        key, value = grouped(row)
+        sessions, bounces, session_views, duration, views = row[3:]
+        visitors = sessions - surplus.get((key, value), 0)
+        if key is None:
+            summary.update(sessions=sessions, visitors=visitors, bounces=bounces)
+            summary.update(session_views=session_views, duration=duration, pageviews=views)
+        elif key == "bucket":
+            if value is not None:  # None: sessions started before the range (their page views only)
+                buckets[value] = {"visitors": visitors, "sessions": sessions, "pageviews": 0}
+        else:
+            by_value[key][value or ""] = {"visitors": visitors, "sessions": sessions, "pageviews": views}
+    for row in parts[_VIEW_BUCKETS]:
+        buckets.setdefault(row[2], dict(_EMPTY))["pageviews"] = row[-1]
+    by_value["page"] = {}
+    for _mask, page, _bucket, sessions, *_, views in parts[_PAGES]:
+        visitors = sessions - page_surplus.get(page, 0)
+        by_value["page"][page or ""] = {"visitors": visitors, "sessions": sessions, "pageviews": views}
+    return GroupedTraffic(granularity=granularity, summary=summary, by_value=by_value, buckets=buckets)
