@@ -756,6 +756,8 @@ def slot_buckets(site: Site, edges: Sequence[dt.datetime]) -> list[dict[str, int
     buckets = [{"visitors": 0, "sessions": 0, "pageviews": 0} for _ in bounds[1:]]
     if not buckets:
         return buckets
+    if connection.vendor == "postgresql":
+        return _slot_buckets_grouped(site, bounds, buckets)
     rows = SlotRollup.objects.filter(site=site, slot__gte=bounds[0], slot__lt=bounds[-1]).values_list(
         "slot", "last_slot", "visitors", "sessions", "views"
     )
@@ -767,6 +769,24 @@ def slot_buckets(site: Site, edges: Sequence[dt.datetime]) -> list[dict[str, int
         # A hash that started a session earlier in this bucket was counted there already.
         if last_slot is None or last_slot < bounds[i]:
             bucket["visitors"] += visitors
+    return buckets
+
+
+def _slot_buckets_grouped(site: Site, bounds: list[dt.datetime], buckets: list[dict[str, int]]):
+    """``slot_buckets`` grouped by PostgreSQL (``width_bucket`` over the edges): a year is some 36,000
+    slot rows, and turning their two timestamps each into Python datetimes took ten times the query."""
+    table = SlotRollup._meta.db_table
+    sql = (
+        "SELECT b, SUM(visitors) FILTER (WHERE last_slot IS NULL OR last_slot < (%s::timestamptz[])[b]),"  # noqa: S608  (our table's name)
+        " SUM(sessions), SUM(views) FROM (SELECT width_bucket(slot, %s::timestamptz[]) AS b, last_slot,"
+        f" visitors, sessions, views FROM {table} WHERE site_id = %s AND slot >= %s AND slot < %s) AS slots"
+        " GROUP BY b"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [bounds, bounds, site.pk, bounds[0], bounds[-1]])
+        for index, visitors, sessions, views in cursor.fetchall():
+            bucket = buckets[index - 1]
+            bucket.update(visitors=visitors or 0, sessions=sessions or 0, pageviews=views or 0)
     return buckets
 
 
