@@ -266,20 +266,27 @@ def _values_seen_before(q: Query, hashes: set[str], dimensions: Sequence[str]) -
     """``(dimension, visitor_hash, value)`` of these visitors' sessions started in the built part of the
     range, found per hash through the (site, visitor_hash, last_seen_at) index."""
     seen: set[tuple[str, str, Any]] = set()
+    for earlier in _built_sessions_of(q, hashes):
+        for visitor_hash, *values in earlier.values_list("visitor_hash", *dimensions).distinct():
+            for dimension, value in zip(dimensions, values, strict=True):
+                seen.add((dimension, visitor_hash, value))
+    return seen
+
+
+def _built_sessions_of(q: Query, hashes: set[str]):
+    """Querysets, a chunk of ``hashes`` each, of these visitors' sessions started in the built part of
+    the range (``q.built_window()``), found per hash through the (site, visitor_hash, last_seen_at)
+    index."""
     built_from, built_to = q.built_window()
     ordered = sorted(hashes)
     for i in range(0, len(ordered), _IN_CHUNK):
-        earlier = Session.objects.filter(
+        yield Session.objects.filter(
             site=q.site,
             visitor_hash__in=ordered[i : i + _IN_CHUNK],
             started_at__gte=built_from,
             started_at__lt=built_to,
             last_seen_at__gte=built_from,
         )
-        for visitor_hash, *values in earlier.values_list("visitor_hash", *dimensions).distinct():
-            for dimension, value in zip(dimensions, values, strict=True):
-                seen.add((dimension, visitor_hash, value))
-    return seen
 
 
 def bucket_starts(q: Query, granularity: str) -> list[dt.datetime]:
@@ -438,16 +445,8 @@ def _other_zone_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[st
         .distinct()
     )
     raw = {(bucket_key(bucket), visitor_hash) for bucket, visitor_hash in pairs}
-    ordered = sorted({visitor_hash for _, visitor_hash in raw})
     seen: set[tuple[dt.datetime, str]] = set()
-    for i in range(0, len(ordered), _IN_CHUNK):
-        built = Session.objects.filter(
-            site=q.site,
-            visitor_hash__in=ordered[i : i + _IN_CHUNK],
-            started_at__gte=built_from,
-            started_at__lt=built_to,
-            last_seen_at__gte=built_from,
-        )
+    for built in _built_sessions_of(q, {visitor_hash for _, visitor_hash in raw}):
         for visitor_hash, started_at in built.values_list("visitor_hash", "started_at"):
             seen.add((starts[bisect.bisect_right(bounds, started_at) - 1], visitor_hash))
     for start, _ in raw & seen:
