@@ -1,5 +1,6 @@
-"""What the three rollup builders (traffic, goals, events) share: a local day's UTC start, runs of
-consecutive days to build together, and id lists cut to what SQLite binds at once."""
+"""What the three rollup builders (traffic, goals, events) and the readers share: a local day's UTC
+start, a moment's quarter hour, runs of consecutive days to build together, and id lists cut to what
+SQLite binds at once."""
 
 import datetime as dt
 import zoneinfo
@@ -11,6 +12,12 @@ IN_CHUNK = 2000  # SQLite caps bound parameters
 
 def local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+
+
+def slot_of(moment: dt.datetime) -> dt.datetime:
+    """The UTC start of the quarter hour holding ``moment`` (aware)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
 
 
 def chunks(items: list, size: int = IN_CHUNK) -> Iterable[list]:

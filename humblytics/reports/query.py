@@ -34,7 +34,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from revenue.reports import report_currency
-from tracking import rollups
+from tracking import rollup_reads, rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, Session, Site, View
@@ -131,7 +131,7 @@ class Query:
             last = end_at.astimezone(site_tz).date() - dt.timedelta(days=1)
             if last < first:
                 return None
-        through = rollups.built_through(self.site, site_tz, first, last)
+        through = rollup_reads.built_through(self.site, site_tz, first, last)
         return None if through is None else (first, through)
 
     @property

@@ -18,7 +18,7 @@ from django.db.models.functions import Trunc
 
 from humblytics.reports.grouped import GroupedTraffic
 from humblytics.reports.query import Query
-from tracking import rollups
+from tracking import rollup_reads, rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, View
 
@@ -74,7 +74,7 @@ def traffic_summary(q: Query) -> dict[str, Any]:
         figures = _session_figures(q.sessions())
         figures["pageviews"] = q.views().count()
         return figures
-    built = rollups.totals(q.site, q.built_from, through)
+    built = rollup_reads.totals(q.site, q.built_from, through)
     figures = {
         "visitors": built["visitors"],
         "sessions": built["sessions"],
@@ -201,7 +201,7 @@ def traffic_frame(q: Query, dimensions: Sequence[str] = DIMENSIONS) -> dict[str,
             value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
             for value, row in by_value.items()
         }
-        for dimension, by_value in rollups.by_values(q.site, dimensions, q.built_from, through).items()
+        for dimension, by_value in rollup_reads.by_values(q.site, dimensions, q.built_from, through).items()
     }
     tail = q.tail()
     if tail is not None:
@@ -369,7 +369,7 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
     starts = bucket_starts(q, granularity)
     first_days = [max(start.date(), q.start) for start in starts]
     result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
-    for day, last_day, visitors, sessions, views in rollups.daily_totals(q.site, q.start, through):
+    for day, last_day, visitors, sessions, views in rollup_reads.daily_totals(q.site, q.start, through):
         index = bisect.bisect_right(first_days, day) - 1
         into = result[starts[index]]
         into["sessions"] += sessions
@@ -416,14 +416,14 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
 
 def _other_zone_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """``traffic_buckets`` in a time zone other than the site's: its buckets cut the site's days, so the
-    built part comes from the quarter-hour rollups (``rollups.slot_buckets``) and the partial site days
+    built part comes from the quarter-hour rollups (``rollup_reads.slot_buckets``) and the partial site days
     at either end from the raw tables; a visitor seen in both parts of one bucket counts once."""
     starts = bucket_starts(q, granularity)
     bounds = [max(rollups.local_midnight(start.date(), q.tz), q.start_at) for start in starts]
     built_from, built_to = q.built_window()
     edges = [built_from, *(at for at in bounds if built_from < at < built_to), built_to]
     try:
-        parts = rollups.slot_buckets(q.site, edges)
+        parts = rollup_reads.slot_buckets(q.site, edges)
     except ValueError:  # a zone whose midnights are not on a quarter hour (local mean time, before 1970)
         return _raw_traffic_buckets(replace(q, rollups=False), granularity)
     result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}

@@ -12,7 +12,7 @@ from itertools import pairwise
 
 import pytest
 
-from tracking import rollups
+from tracking import rollup_reads, rollups
 from tracking.models import RollupDay, Session, Site, SlotRollup, View
 
 START = dt.date(2025, 3, 4)
@@ -140,7 +140,7 @@ def slot_rows(site: Site) -> list[tuple]:
 def test_slot_buckets_equal_the_raw_counts_in_any_time_zone(ny_site, zone):
     for step in ("day", "week", "hour"):
         edges = local_edges(zone, step)
-        assert rollups.slot_buckets(ny_site, edges) == raw_buckets(ny_site, edges), (zone, step)
+        assert rollup_reads.slot_buckets(ny_site, edges) == raw_buckets(ny_site, edges), (zone, step)
 
 
 def test_a_returning_visitor_counts_once_per_bucket(ny_site):
@@ -149,8 +149,8 @@ def test_a_returning_visitor_counts_once_per_bucket(ny_site):
     # Across the gap, the slot of 03:05 EDT points back at the slot of 01:55 EST, ten minutes before.
     after_gap = SlotRollup.objects.filter(
         site=ny_site,
-        slot=rollups.slot_of(at(DST_DAY, 3, 5)),
-        last_slot=rollups.slot_of(at(DST_DAY, 1, 55)),
+        slot=rollup_reads.slot_of(at(DST_DAY, 3, 5)),
+        last_slot=rollup_reads.slot_of(at(DST_DAY, 1, 55)),
     )
     assert after_gap.get().visitors >= 1
     # Summing every first appearance in a slot (last_slot ignored) would count returning visitors again.
@@ -164,9 +164,9 @@ def test_a_returning_visitor_counts_once_per_bucket(ny_site):
         assert (
             every_appearance
             > raw_buckets(ny_site, week)[0]["visitors"]
-            == rollups.slot_buckets(ny_site, week)[0]["visitors"]
+            == rollup_reads.slot_buckets(ny_site, week)[0]["visitors"]
         )
-    assert rollups.slot_buckets(ny_site, edges) == raw_buckets(ny_site, edges)
+    assert rollup_reads.slot_buckets(ny_site, edges) == raw_buckets(ny_site, edges)
 
 
 def test_a_rebuild_writes_the_same_rows_once(ny_site):
@@ -201,4 +201,4 @@ def test_a_rebuild_writes_the_same_rows_once(ny_site):
 )
 def test_edges_off_a_quarter_hour_or_out_of_order_are_refused(site, edges):
     with pytest.raises(ValueError):
-        rollups.slot_buckets(site, edges)
+        rollup_reads.slot_buckets(site, edges)

@@ -9,7 +9,7 @@ import pytest
 
 from humblytics.reports import query as rq
 from humblytics.reports import widgets
-from tracking import rollups
+from tracking import rollup_reads, rollups
 from tracking.models import MonthRollup, RollupDay, RollupMonth, Session, Site, View
 
 FIRST = dt.date(2025, 1, 20)
@@ -93,7 +93,7 @@ def test_whole_months_are_summed_and_read_with_the_same_figures(site):
     }  # January and April are not whole
     assert MonthRollup.objects.filter(site=site).exists()
     for first, last, months in RANGES:
-        assert rollups._current_months(site, first, last) == months
+        assert rollup_reads.current_months(site, first, last) == months
         assert_same_as_raw(query(site, first, last))
     # Another time zone reads the same site days.
     assert_same_as_raw(query(site, dt.date(2025, 1, 31), dt.date(2025, 3, 31), timezone="Asia/Kolkata"))
@@ -120,9 +120,9 @@ def test_a_month_whose_days_changed_is_read_day_by_day_until_summed_again(site):
     assert widgets.breakdown(q, "page")[-1]["value"] == "/late"
     # Sums older than their days (a day rebuilt, the month not summed yet) are not read.
     RollupMonth.objects.filter(site=site, month=feb).update(built_at=marker.built_at)
-    assert rollups._current_months(site, q.start, q.end) == [dt.date(2025, 3, 1)]
+    assert rollup_reads.current_months(site, q.start, q.end) == [dt.date(2025, 3, 1)]
     MonthRollup.objects.filter(site=site, month=feb).update(visitors=999)  # would show if read
     assert_same_as_raw(replace(q))
     # A forgotten day makes its month incomplete: read day by day (the day itself raw).
     RollupDay.objects.filter(site=site, day=dt.date(2025, 3, 10)).delete()
-    assert rollups._current_months(site, dt.date(2025, 3, 1), dt.date(2025, 3, 31)) == []
+    assert rollup_reads.current_months(site, dt.date(2025, 3, 1), dt.date(2025, 3, 31)) == []
