@@ -267,6 +267,7 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.own_db
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to find leftover processes")
 def test_run_all_serves_the_demo_and_ctrl_c_stops_every_process(tmp_path):
     env = {

@@ -57,7 +57,7 @@ def postgres_url() -> str | None:
     return url if url.startswith(("postgres://", "postgresql://")) else None
 
 
-BACKENDS = ["sqlite"] + (["postgresql"] if postgres_url() else [])
+BACKENDS = [pytest.param("sqlite", marks=pytest.mark.own_db)] + (["postgresql"] if postgres_url() else [])
 
 
 # ---- databases ------------------------------------------------------------------------------------
@@ -352,6 +352,7 @@ def windows(started: float, ended: float) -> int:
     return int(ended // 60) - int(started // 60) + 1
 
 
+@pytest.mark.own_db
 def test_over_the_limit_events_get_429_and_are_not_stored_even_with_spoofed_headers(sqlite_db, serve):
     db = sqlite_db
     # One worker: the limiter counts per process without Redis, so one process makes counts exact.
@@ -439,6 +440,7 @@ def closed_by_server_within(slow: socket.socket, deadline: float) -> float | Non
     return time.monotonic() - started if data == b"" or data.startswith(b"HTTP/1.1 ") else None
 
 
+@pytest.mark.own_db
 def test_a_slow_client_does_not_stop_others_and_slow_clients_are_cut_off(sqlite_db, serve):
     db = sqlite_db
     # Sync workers: gunicorn's --timeout then bounds a request that never finishes. gthread workers and

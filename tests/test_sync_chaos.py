@@ -38,6 +38,9 @@ import pytest
 
 from revenue.fakestripe import FakeStripe, FakeStripeServer
 
+# Each run has a SQLite database of its own (the worker subprocess gets its own DATABASE_URL).
+pytestmark = pytest.mark.own_db
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 KEY = "sk_test_chaosmonkey4242"
