@@ -111,11 +111,14 @@ _NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE 
 
 
 def payment_frame(q: Query) -> PaymentFrame:
-    """Under filters nothing is taken for granted: "a visitor of the range" means one with a session in
-    range that matches the filters (a ``page`` filter: with a view of that page in range), so every
-    payer is looked up, as ``_paid_by_range_visitor`` does."""
+    """Under filters "a visitor of the range" means one with a session in range that matches the
+    filters. Filters on session values only keep the shortcut: a payment's session matches them (or the
+    payment is not in range), so its own session in range is such a session, and its attributed view in
+    that session is a view of the filtered range. A ``page`` or ``goal`` filter holds for a payment's
+    session at any time but for traffic only in range, so then every payer is looked up, as
+    ``_paid_by_range_visitor`` does."""
     rows = _frame_rows(q)
-    if q.filters:
+    if any(dimension not in SESSION_DIMENSIONS for dimension, _ in q.filters):
         rows = [(*row[:_OWN_SESSION], False, False, *row[_FIRST_VALUE:]) for row in rows]
     totals = {
         "revenue": sum(row[_NET] for row in rows),

@@ -20,11 +20,13 @@ June 2025, site in UTC, settling in GBP:
 """
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
 from humblytics.reports import query as rq
 from humblytics.reports import revenue as reports
+from humblytics.reports import widgets
 from humblytics.reports.tests.test_widgets import at, make_payment, make_session
 from revenue.models import Dispute, Payment, Refund
 from revenue.reports import connection_health, latest_unattributed, report_currency
@@ -213,3 +215,27 @@ def test_a_debit_that_failed_after_succeeding_counts_nowhere(site):
     assert (figures["payments"], figures["gross_revenue"], figures["revenue"]) == (1, 5000, 5000)
     assert figures["conversion_rate"] == 0.5
     assert list(reports.revenue_by_dimension(q, "channel")) == ["Email"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "visitors", "conversion_rate"),
+    [(["channel:Email"], 2, 0.5), (["page:/pricing"], 1, 0.0), (["channel:Email", "page:/pricing"], 1, 0.0)],
+)
+def test_the_dashboards_payment_frame_equals_the_per_widget_queries_under_filters(
+    site, filters, visitors, conversion_rate
+):
+    """A payment's own session in range counts its payer as a visitor of the range under filters on
+    session values, not under a page filter: the payment matches ``page:`` by a view at any time, the
+    traffic only by a view in range. Here the session's /pricing view is just after the range, so under
+    ``page:/pricing`` the payer h1 is no visitor of the range; h2 is."""
+    late = make_session(
+        site, "h1", [("2025-06-30 23:50", "/"), ("2025-07-01 00:10", "/pricing")], channel="Email"
+    )
+    make_session(site, "h2", [("2025-06-30 10:00", "/pricing")], channel="Email")
+    make_payment(site, "ch_late", "2025-06-30 23:55", 2500, currency="gbp", session=late, page="/")
+    q = june_query(site, filter=filters)
+    overview = widgets.overview(q)  # revenue from the dashboard's one pass over the payments
+    assert overview == widgets.overview(replace(q, rollups=False))
+    assert overview.summary["revenue"] == 2500
+    assert overview.summary["visitors"] == visitors
+    assert overview.summary["conversion_rate"] == conversion_rate
