@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from humblytics.reports import goals as goals_half
 from humblytics.reports import traffic, widgets
 from humblytics.reports.budget import budgeted
-from humblytics.reports.query import GOAL_FILTER, GRANULARITIES, QueryError, parse_query
+from humblytics.reports.query import GOAL_FILTER, GRANULARITIES, QueryError, bucket_starts, parse_query
 from tracking.access import api_site
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Goal
@@ -243,7 +243,7 @@ def timeseries(request, site_id: str):
         raise exceptions.ValidationError({error.param: [error.message]}) from None
     events = goals_half.event_buckets(q, granularity)
     conversions = goals_half.goal_buckets(q, goal, granularity) if goal is not None else None
-    for row, start in zip(rows, traffic.bucket_starts(q, granularity), strict=True):
+    for row, start in zip(rows, bucket_starts(q, granularity), strict=True):
         row["events"] = events.get(start, 0)
         if conversions is not None:
             row.update(conversions.get(start, {"conversions": 0, "completions": 0}))

@@ -525,7 +525,7 @@ def property_rows(q: Query, event_name: str, key: str | None = None) -> list[dic
 
 
 def event_buckets(q: Query, granularity: str) -> dict[dt.datetime, int]:
-    """Custom events per bucket start (naive local datetimes, like ``traffic.bucket_starts``)."""
+    """Custom events per bucket start (naive local datetimes, like ``query.bucket_starts``)."""
     rows = (
         q.events()
         .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))

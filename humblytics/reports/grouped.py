@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import IntegerField
+from django.db.models.expressions import Expression, RawSQL
 from django.db.models.functions import Trunc
 
-from humblytics.reports.query import Query
+from humblytics.reports.query import Query, bucket_starts
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import Session
+from tracking.models import Session, View
+from tracking.rolldays import local_midnight
 
 _KEYS = (*SESSION_DIMENSIONS, "bucket")
 _EMPTY = {"visitors": 0, "sessions": 0, "pageviews": 0}
@@ -64,22 +67,35 @@ class GroupedTraffic:
 def traffic(q: Query, granularity: str) -> GroupedTraffic | None:
     if connection.vendor != "postgresql":
         return None
-    sql, params = _statement(q, granularity)
-    return _assemble(granularity, _run(sql, params))
+    starts = None if granularity == "hour" else bucket_starts(q, granularity)
+    sql, params = _statement(q, granularity, starts)
+    return _assemble(granularity, _run(sql, params), starts)
 
 
-def _statement(q: Query, granularity: str) -> tuple[str, list]:
+def _bucket(q: Query, granularity: str, starts: list[dt.datetime] | None, model, field: str) -> Expression:
+    """The chart bucket of ``field``: for days, weeks and months the number (from 1) of the bucket in
+    ``starts`` (``width_bucket`` over their UTC instants: some 20 times cheaper per row than truncating in a
+    time zone); for hours, ``Trunc`` (a DST change can make two UTC hours one local bucket)."""
+    if starts is None:
+        return Trunc(field, granularity, tzinfo=q.tz)
+    edges = [local_midnight(start.date(), q.tz) for start in starts]
+    column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(field)}"
+    sql = f"width_bucket({column}, %s::timestamptz[])"  # our own table and column names
+    return RawSQL(sql, [edges], output_field=IntegerField())  # noqa: S611
+
+
+def _statement(q: Query, granularity: str, starts: list[dt.datetime] | None) -> tuple[str, list]:
     """The statement and its parameters. Every result row is ``(part, mask, value, bucket, a, b, c, d,
     e)``; ``_assemble`` reads them by part (see there)."""
     sessions_sql, sessions_params = (
         q.sessions()
-        .annotate(bucket=Trunc("started_at", granularity, tzinfo=q.tz))
+        .annotate(bucket=_bucket(q, granularity, starts, Session, "started_at"))
         .values("id", "visitor_hash", "pageviews", "started_at", "last_seen_at", *_KEYS)
         .query.sql_with_params()
     )
     views_sql, views_params = (
         q.views()
-        .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
+        .annotate(bucket=_bucket(q, granularity, starts, View, "created_at"))
         .values("session_id", "page", "bucket")
         .query.sql_with_params()
     )
@@ -164,7 +180,7 @@ def _key(mask: int) -> str | None:
     return None
 
 
-def _assemble(granularity: str, rows: list[tuple]) -> GroupedTraffic:
+def _assemble(granularity: str, rows: list[tuple], starts: list[dt.datetime] | None) -> GroupedTraffic:
     """The figures from the statement's rows ``(part, mask, value, bucket, a, b, c, d, e)``:
 
     - ``_SESSIONS``: one row per key and value (``_key(mask)``, None for the total) of every session
@@ -173,14 +189,19 @@ def _assemble(granularity: str, rows: list[tuple]) -> GroupedTraffic:
       hashes' rows only: a = sessions, b = distinct visitor hashes;
     - ``_PAGES``: a = sessions with a view of the page, e = its views;
     - ``_VIEW_BUCKETS``: e = page views made in the bucket.
+
+    A bucket is its start, or with ``starts`` its number in them (from 1).
     """
     parts: dict[int, list[tuple]] = {part: [] for part in range(5)}
     for part, *row in rows:
         parts[part].append(row)
 
+    def bucket(value: Any) -> Any:
+        return starts[value - 1] if starts is not None and value is not None else value
+
     def grouped(row: tuple) -> tuple[str | None, Any]:
         key = _key(row[0])
-        return key, (row[2] if key == "bucket" else row[1])
+        return key, (bucket(row[2]) if key == "bucket" else row[1])
 
     # Sessions of repeat hashes - those hashes, per (key, value) and per page.
     surplus = {grouped(row): row[3] - row[4] for row in parts[_REPEATS]}
@@ -202,7 +223,7 @@ def _assemble(granularity: str, rows: list[tuple]) -> GroupedTraffic:
         else:
             by_value[key][value or ""] = {"visitors": visitors, "sessions": sessions, "pageviews": views}
     for row in parts[_VIEW_BUCKETS]:
-        buckets.setdefault(row[2], dict(_EMPTY))["pageviews"] = row[-1]
+        buckets.setdefault(bucket(row[2]), dict(_EMPTY))["pageviews"] = row[-1]
     by_value["page"] = {}
     for _mask, page, _bucket, sessions, *_, views in parts[_PAGES]:
         visitors = sessions - page_surplus.get(page, 0)

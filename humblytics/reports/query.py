@@ -38,6 +38,7 @@ from tracking import rollup_reads, rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, Session, Site, View
+from tracking.rolldays import local_midnight
 
 PERIODS = ("today", "yesterday", "7d", "30d", "month", "lastmonth", "90d", "12mo", "custom")
 GRANULARITIES = ("hour", "day", "week", "month")
@@ -89,14 +90,14 @@ class Query:
         """Aware UTC datetime of local midnight starting ``start`` (included); a tail's first instant."""
         if self.spans:
             return self.spans[0][0]
-        return _local_midnight(self.start, self.tz)
+        return local_midnight(self.start, self.tz)
 
     @property
     def end_at(self) -> dt.datetime:
         """Aware UTC datetime of local midnight after ``end`` (excluded); a tail's last bound."""
         if self.spans:
             return self.spans[-1][1]
-        return _local_midnight(self.end + dt.timedelta(days=1), self.tz)
+        return local_midnight(self.end + dt.timedelta(days=1), self.tz)
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """``(start_at, end_at)``: the half-open UTC interval ``[start_at, end_at)``."""
@@ -126,7 +127,7 @@ class Query:
         else:
             start_at, end_at = self.start_at, self.end_at
             first = start_at.astimezone(site_tz).date()
-            if _local_midnight(first, site_tz) < start_at:
+            if local_midnight(first, site_tz) < start_at:
                 first += dt.timedelta(days=1)
             last = end_at.astimezone(site_tz).date() - dt.timedelta(days=1)
             if last < first:
@@ -148,7 +149,7 @@ class Query:
         """The UTC interval the built days cover (only with ``built_days``)."""
         first, through = self.built_days
         site_tz = rollups.site_tz(self.site)
-        return _local_midnight(first, site_tz), _local_midnight(through + dt.timedelta(days=1), site_tz)
+        return local_midnight(first, site_tz), local_midnight(through + dt.timedelta(days=1), site_tz)
 
     def tail(self) -> "Query | None":
         """The raw remainder of a range read from rollups: before the built days (another time zone's
@@ -225,6 +226,40 @@ class Query:
         return self.apply_filters(events, "session") if self.filters else events
 
 
+def bucket_starts(q: Query, granularity: str) -> list[dt.datetime]:
+    """Naive local datetimes (in ``q.tz``) of every bucket that overlaps the range, in order.
+
+    Day, week (ISO, from Monday) and month buckets start at local midnight; the first week or month
+    bucket may start before ``q.start``. Hour buckets follow local clock hours: an hour skipped by a
+    DST change has no bucket, a repeated one is a single bucket (as the database groups them).
+    """
+    if granularity == "hour":
+        starts: dict[dt.datetime, None] = {}
+        moment = q.start_at
+        while moment < q.end_at:
+            local = moment.astimezone(q.tz).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+            starts[local] = None
+            moment += dt.timedelta(hours=1)
+        return list(starts)
+    days: list[dt.date] = []
+    if granularity == "day":
+        day = q.start
+        while day <= q.end:
+            days.append(day)
+            day += dt.timedelta(days=1)
+    elif granularity == "week":
+        day = q.start - dt.timedelta(days=q.start.weekday())
+        while day <= q.end:
+            days.append(day)
+            day += dt.timedelta(days=7)
+    else:
+        day = q.start.replace(day=1)
+        while day <= q.end:
+            days.append(day)
+            day = (day + dt.timedelta(days=32)).replace(day=1)
+    return [dt.datetime.combine(day, dt.time.min) for day in days]
+
+
 COMPARISONS = ("previous", "year", "off")
 
 
@@ -243,10 +278,6 @@ def _year_before(day: dt.date) -> dt.date:
         return day.replace(year=day.year - 1)
     except ValueError:
         return day.replace(year=day.year - 1, day=28)
-
-
-def _local_midnight(day: dt.date, tz: zoneinfo.ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
 
 
 # ---------------------------------------------------------------------------------------------- parsing

@@ -304,7 +304,7 @@ def revenue_by_dimension(
 
 def revenue_timeseries(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """Net revenue and payment count of ``payments_in_range`` per bucket, keyed like
-    ``humblytics.reports.traffic.bucket_starts`` (naive local datetimes in ``q.tz``)."""
+    ``humblytics.reports.query.bucket_starts`` (naive local datetimes in ``q.tz``)."""
     rows = (
         payments_in_range(q)
         .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))

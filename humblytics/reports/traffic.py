@@ -17,7 +17,7 @@ from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F,
 from django.db.models.functions import Trunc
 
 from humblytics.reports.grouped import GroupedTraffic
-from humblytics.reports.query import Query
+from humblytics.reports.query import Query, bucket_starts
 from tracking import rollup_reads, rollups
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Session, View
@@ -287,40 +287,6 @@ def _built_sessions_of(q: Query, hashes: set[str]):
             started_at__lt=built_to,
             last_seen_at__gte=built_from,
         )
-
-
-def bucket_starts(q: Query, granularity: str) -> list[dt.datetime]:
-    """Naive local datetimes (in ``q.tz``) of every bucket that overlaps the range, in order.
-
-    Day, week (ISO, from Monday) and month buckets start at local midnight; the first week or month
-    bucket may start before ``q.start``. Hour buckets follow local clock hours: an hour skipped by a
-    DST change has no bucket, a repeated one is a single bucket (as the database groups them).
-    """
-    if granularity == "hour":
-        starts: dict[dt.datetime, None] = {}
-        moment = q.start_at
-        while moment < q.end_at:
-            local = moment.astimezone(q.tz).replace(minute=0, second=0, microsecond=0, tzinfo=None)
-            starts[local] = None
-            moment += dt.timedelta(hours=1)
-        return list(starts)
-    days: list[dt.date] = []
-    if granularity == "day":
-        day = q.start
-        while day <= q.end:
-            days.append(day)
-            day += dt.timedelta(days=1)
-    elif granularity == "week":
-        day = q.start - dt.timedelta(days=q.start.weekday())
-        while day <= q.end:
-            days.append(day)
-            day += dt.timedelta(days=7)
-    else:
-        day = q.start.replace(day=1)
-        while day <= q.end:
-            days.append(day)
-            day = (day + dt.timedelta(days=32)).replace(day=1)
-    return [dt.datetime.combine(day, dt.time.min) for day in days]
 
 
 def bucket_key(value: dt.datetime) -> dt.datetime:

@@ -19,6 +19,7 @@ from humblytics.reports.query import (
     ORDERS,
     Query,
     QueryError,
+    bucket_starts,
     check_dimension,
 )
 from revenue.models import Payment, StripeConnection
@@ -151,7 +152,7 @@ def timeseries(q: Query, granularity: str = "day") -> list[dict[str, Any]]:
     traffic = traffic_half.traffic_buckets(q, granularity)
     revenue = revenue_half.revenue_timeseries(q, granularity)
     rows = []
-    for start in traffic_half.bucket_starts(q, granularity):
+    for start in bucket_starts(q, granularity):
         t = traffic.get(start, {})
         r = revenue.get(start, {})
         label = start.replace(tzinfo=q.tz).isoformat() if granularity == "hour" else start.date().isoformat()
