@@ -34,6 +34,7 @@ from django.db import connection
 from django.db.models import Count, F, Lookup, OuterRef, Q, Subquery
 from django.db.models.functions import Trunc
 
+from humblytics.reports.grouped import GroupedTraffic
 from humblytics.reports.query import Query
 from humblytics.reports.revenue import payments_in_range, ratio
 from tracking import event_rollups, goal_rollups
@@ -263,7 +264,11 @@ def _raw_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
             if is_event(goal):
                 result[i] = dict(by_name.get(goal.event_name, _ZERO))
     pages = [(i, goal) for i, goal in enumerate(goals) if not is_event(goal)]
-    if pages:
+    grouped = _grouped(q, [goal for _, goal in pages])
+    if grouped is not None:
+        for i, goal in pages:
+            result[i] = dict(grouped.page_goal_figures[grouped.page_goals.index(goal.page_pattern)])
+    elif pages:
         aggregates = {}
         for i, goal in pages:
             aggregates[f"v{i}"] = Count("session__visitor_hash", distinct=True, filter=completes_page(goal))
@@ -274,6 +279,15 @@ def _raw_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
         for i, _ in pages:
             result[i] = {"visitors": counts[f"v{i}"], "completions": counts[f"c{i}"]}
     return result
+
+
+def _grouped(q: Query, page_goals: Sequence[Goal]) -> GroupedTraffic | None:
+    """The dashboard's grouped traffic (``widgets.overview``) when it counted all these page goals: the
+    same filtered views of the range, read once for traffic and goals."""
+    grouped = q.memo.get("grouped_traffic") if q.rollups and page_goals else None
+    if grouped is None or any(goal.page_pattern not in grouped.page_goals for goal in page_goals):
+        return None
+    return grouped
 
 
 def _hashes_by_goal(events, views, goals: Sequence[Goal]) -> tuple[list[set[str]], list[int]]:
@@ -456,10 +470,15 @@ def _revenue_of(
 def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> list[set[str]]:
     """Of these payer hashes, those completing each goal in range, from the raw hits."""
     completed: list[set[str]] = [set() for _ in goals]
+    grouped = _grouped(q, [goal for goal in goals if not is_event(goal)])
+    if grouped is not None and not grouped.payers.issuperset(hashes):
+        grouped = None
     events = q.events()
     views = q.views().filter(session__site=q.site, session__last_seen_at__gte=q.start_at)
     for chunk in _chunks(hashes):
-        if connection.vendor == "postgresql" and not q.filters:
+        if grouped is not None:
+            page_hits = []  # counted by the grouped statement (below)
+        elif connection.vendor == "postgresql" and not q.filters:
             page_hits = _visitors_page_hits(q, chunk, goals)
         else:
             page_hits = _page_hits(views.filter(_among("session__visitor_hash", chunk)), goals)
@@ -468,6 +487,11 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
         )
         for i, found_hashes in enumerate(found):
             completed[i] |= found_hashes
+    if grouped is not None:
+        for i, goal in enumerate(goals):
+            if not is_event(goal):
+                payers = grouped.page_goal_payers[grouped.page_goals.index(goal.page_pattern)]
+                completed[i] |= payers.intersection(hashes)
     return completed
 
 

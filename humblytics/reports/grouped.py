@@ -22,7 +22,8 @@ differently. Other databases (SQLite) get None and the widgets run their own que
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import connection, transaction
@@ -32,6 +33,7 @@ from django.db.models.functions import Trunc
 
 from humblytics.reports.query import Query, bucket_starts
 from tracking.dimensions import SESSION_DIMENSIONS
+from tracking.goals import page_regex
 from tracking.models import Session, View
 from tracking.rolldays import local_midnight
 
@@ -50,26 +52,39 @@ _EMPTY = {"visitors": 0, "sessions": 0, "pageviews": 0}
 _SETTINGS = {"work_mem": "64MB", "jit": "off", "enable_mergejoin": "off"}
 
 # Parts of the statement's result (its first column).
-_SESSIONS, _REPEATS, _PAGES, _PAGE_REPEATS, _VIEW_BUCKETS = range(5)
+_SESSIONS, _REPEATS, _PAGES, _PAGE_REPEATS, _VIEW_BUCKETS, _GOALS, _GOAL_PAYERS = range(7)
 
 
 @dataclass(frozen=True)
 class GroupedTraffic:
     """``summary`` as ``traffic_summary``, ``by_value[d]`` as ``traffic_by_value(q, d)`` and
-    ``buckets`` as ``traffic_buckets(q, granularity)``."""
+    ``buckets`` as ``traffic_buckets(q, granularity)``.
+
+    For the page goals given (their patterns, in order): ``page_goals[i]`` is goal i's ``{visitors,
+    completions}`` as ``goals.goal_figures`` counts them raw, ``page_goal_payers[i]`` the given payer
+    hashes among its visitors."""
 
     granularity: str
     summary: dict[str, Any]
     by_value: dict[str, dict[str, dict[str, int]]]
     buckets: dict[dt.datetime, dict[str, int]]
+    page_goals: tuple[str, ...] = ()
+    payers: frozenset[str] = frozenset()
+    page_goal_figures: list[dict[str, int]] = field(default_factory=list)
+    page_goal_payers: list[set[str]] = field(default_factory=list)
 
 
-def traffic(q: Query, granularity: str) -> GroupedTraffic | None:
+def traffic(
+    q: Query, granularity: str, page_goals: Sequence[str] = (), payers: Sequence[str] = ()
+) -> GroupedTraffic | None:
+    """The figures, or None on databases other than PostgreSQL. ``page_goals`` are page patterns
+    (``tracking.goals.page_regex``) whose views the statement also counts; ``payers`` visitor hashes."""
     if connection.vendor != "postgresql":
         return None
     starts = None if granularity == "hour" else bucket_starts(q, granularity)
-    sql, params = _statement(q, granularity, starts)
-    return _assemble(granularity, _run(sql, params), starts)
+    sql, params = _statement(q, granularity, starts, [page_regex(p) for p in page_goals], list(payers))
+    figures = _assemble(granularity, _run(sql, params), starts, len(page_goals))
+    return replace(figures, page_goals=tuple(page_goals), payers=frozenset(payers))
 
 
 def _bucket(q: Query, granularity: str, starts: list[dt.datetime] | None, model, field: str) -> Expression:
@@ -84,7 +99,9 @@ def _bucket(q: Query, granularity: str, starts: list[dt.datetime] | None, model,
     return RawSQL(sql, [edges], output_field=IntegerField())  # noqa: S611
 
 
-def _statement(q: Query, granularity: str, starts: list[dt.datetime] | None) -> tuple[str, list]:
+def _statement(
+    q: Query, granularity: str, starts: list[dt.datetime] | None, goal_regexes: list[str], payers: list[str]
+) -> tuple[str, list]:
     """The statement and its parameters. Every result row is ``(part, mask, value, bucket, a, b, c, d,
     e)``; ``_assemble`` reads them by part (see there)."""
     sessions_sql, sessions_params = (
@@ -107,6 +124,17 @@ def _statement(q: Query, granularity: str, starts: list[dt.datetime] | None) -> 
         f"COALESCE(x.{d}, (x.earlier).{d}) AS {d}" for d in ("visitor_hash", *SESSION_DIMENSIONS)
     )
     session_table = connection.ops.quote_name(Session._meta.db_table)
+    # Page goals: each pattern is matched against the range's distinct pages, not against every view.
+    goals, goal_params = "", []
+    if goal_regexes:
+        goals = f"""
+        UNION ALL
+        SELECT {_GOALS}, NULL, NULL, NULL, COUNT(*), SUM(n)::bigint, NULL, NULL, i FROM goal_hits GROUP BY i
+        UNION ALL
+        SELECT {_GOAL_PAYERS}, NULL, visitor_hash, NULL, NULL, NULL, NULL, NULL, i
+        FROM goal_hits WHERE visitor_hash = ANY(%s::text[])
+        """  # noqa: S608  (names are ours)
+        goal_params = [payers]
     # ``page::text``: as varchar(500) PostgreSQL sizes each (session, page) group for 500 characters and
     # spills to disk long before the memory is used.
     sql = f"""
@@ -126,7 +154,16 @@ def _statement(q: Query, granularity: str, starts: list[dt.datetime] | None) -> 
                 OFFSET 0
             ) AS x
         ),
-        repeat_hashes AS (SELECT visitor_hash FROM session_rows GROUP BY visitor_hash HAVING COUNT(*) > 1)
+        repeat_hashes AS (SELECT visitor_hash FROM session_rows GROUP BY visitor_hash HAVING COUNT(*) > 1),
+        goal_pages AS (
+            SELECT p.page, g.i FROM (SELECT DISTINCT page FROM page_views) AS p
+            JOIN unnest(%s::text[]) WITH ORDINALITY AS g(pattern, i) ON p.page ~ g.pattern
+        ),
+        goal_hits AS MATERIALIZED (
+            SELECT g.i, r.visitor_hash, COUNT(*) AS n
+            FROM page_views v JOIN goal_pages g ON g.page = v.page JOIN session_rows r ON r.id = v.session_id
+            GROUP BY g.i, r.visitor_hash
+        )
         SELECT {_SESSIONS}, {grouped}, COALESCE(SUM(sessions), 0), COALESCE(SUM(bounces), 0),
             COALESCE(SUM(pageviews), 0), COALESCE(SUM(duration), '0'), COALESCE(SUM(views), 0)::bigint
         FROM session_rows GROUP BY {every_key}
@@ -147,8 +184,9 @@ def _statement(q: Query, granularity: str, starts: list[dt.datetime] | None) -> 
         UNION ALL
         SELECT {_VIEW_BUCKETS}, NULL, NULL, bucket, NULL, NULL, NULL, NULL, COUNT(*)
         FROM page_views GROUP BY bucket
+        {goals}
     """  # noqa: S608  (names are ours)
-    return sql, [*sessions_params, *views_params]
+    return sql, [*sessions_params, *views_params, goal_regexes, *goal_params]
 
 
 def _run(sql: str, params: list) -> list[tuple]:
@@ -180,7 +218,9 @@ def _key(mask: int) -> str | None:
     return None
 
 
-def _assemble(granularity: str, rows: list[tuple], starts: list[dt.datetime] | None) -> GroupedTraffic:
+def _assemble(
+    granularity: str, rows: list[tuple], starts: list[dt.datetime] | None, page_goals: int
+) -> GroupedTraffic:
     """The figures from the statement's rows ``(part, mask, value, bucket, a, b, c, d, e)``:
 
     - ``_SESSIONS``: one row per key and value (``_key(mask)``, None for the total) of every session
@@ -188,11 +228,13 @@ def _assemble(granularity: str, rows: list[tuple], starts: list[dt.datetime] | N
     - ``_REPEATS``, ``_PAGE_REPEATS``: the same groupings (pages for the latter) over the repeat
       hashes' rows only: a = sessions, b = distinct visitor hashes;
     - ``_PAGES``: a = sessions with a view of the page, e = its views;
-    - ``_VIEW_BUCKETS``: e = page views made in the bucket.
+    - ``_VIEW_BUCKETS``: e = page views made in the bucket;
+    - ``_GOALS``: e = a page goal's number (from 1), a = its visitors, b = its views;
+    - ``_GOAL_PAYERS``: value = a payer's hash among the visitors of page goal e.
 
     A bucket is its start, or with ``starts`` its number in them (from 1).
     """
-    parts: dict[int, list[tuple]] = {part: [] for part in range(5)}
+    parts: dict[int, list[tuple]] = {part: [] for part in range(7)}
     for part, *row in rows:
         parts[part].append(row)
 
@@ -228,4 +270,17 @@ def _assemble(granularity: str, rows: list[tuple], starts: list[dt.datetime] | N
     for _mask, page, _bucket, sessions, *_, views in parts[_PAGES]:
         visitors = sessions - page_surplus.get(page, 0)
         by_value["page"][page or ""] = {"visitors": visitors, "sessions": sessions, "pageviews": views}
-    return GroupedTraffic(granularity=granularity, summary=summary, by_value=by_value, buckets=buckets)
+    goal_figures = [{"visitors": 0, "completions": 0} for _ in range(page_goals)]
+    for *_, visitors, views, _c, _d, goal in parts[_GOALS]:
+        goal_figures[goal - 1] = {"visitors": visitors, "completions": views}
+    goal_payers: list[set[str]] = [set() for _ in range(page_goals)]
+    for _mask, visitor_hash, *_, goal in parts[_GOAL_PAYERS]:
+        goal_payers[goal - 1].add(visitor_hash)
+    return GroupedTraffic(
+        granularity=granularity,
+        summary=summary,
+        by_value=by_value,
+        buckets=buckets,
+        page_goal_figures=goal_figures,
+        page_goal_payers=goal_payers,
+    )

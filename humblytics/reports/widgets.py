@@ -232,7 +232,11 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
         if q.built_through is not None:
             q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
         else:
-            q.memo["grouped_traffic"] = grouped.traffic(q, granularity)
+            # The Goals panel's page goals and their payers are counted from the same filtered views.
+            goals = goals_half.site_goals(q)
+            patterns = {goal.page_pattern for goal in goals if not goals_half.is_event(goal)}
+            payers = {visitor_hash for visitor_hash, _ in q.memo["payment_frame"].payers}
+            q.memo["grouped_traffic"] = grouped.traffic(q, granularity, sorted(patterns), sorted(payers))
     figures = summary(q)
     return Overview(
         summary=figures,

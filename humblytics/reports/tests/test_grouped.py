@@ -17,6 +17,7 @@ from itertools import count
 import pytest
 from django.db import connection, transaction
 
+from humblytics.reports import goals as goals_half
 from humblytics.reports import grouped, traffic
 from humblytics.reports import query as rq
 from tracking.dimensions import DIMENSIONS
@@ -268,3 +269,22 @@ def test_it_leaves_the_transactions_settings_as_they_were(nyc):
 @pytest.mark.skipif(POSTGRES, reason="SQLite only")
 def test_other_databases_run_each_widgets_own_queries(nyc):
     assert grouped.traffic(query(nyc), "day") is None
+
+
+@postgres_only
+@pytest.mark.parametrize("filters", [[], ["country:US"], ["page:/pricing"], ["goal:Read docs"]])
+def test_page_goals_are_counted_with_the_traffic_as_the_goals_panel_counts_them_raw(nyc, filters):
+    patterns = ["/doc*", "/pricing", "/*", "/nowhere"]
+    goals = [Goal(site=nyc, name=p, kind=Goal.Kind.PAGE, page_pattern=p) for p in patterns]
+    q = query(nyc, filter=filters)
+    hashes = sorted(set(Session.objects.filter(site=nyc).values_list("visitor_hash", flat=True)))
+    payers = hashes[::3]  # some visitors of the range, some not
+    figures = grouped.traffic(q, "day", patterns, payers)
+    raw = replace(q, rollups=False)
+    assert figures.page_goal_figures == goals_half.goal_figures(raw, goals)
+    assert figures.page_goal_payers == goals_half._payers_completing(raw, goals, payers)
+    # The data holds completions and paying completers, and not of every goal.
+    assert figures.page_goal_figures[-1] == {"visitors": 0, "completions": 0}
+    if not filters:
+        assert all(figure["visitors"] for figure in figures.page_goal_figures[:3])
+        assert figures.page_goal_payers[0] and figures.page_goal_payers[0] < set(payers)
