@@ -239,7 +239,11 @@ def _assemble(
         parts[part].append(row)
 
     def bucket(value: Any) -> Any:
-        return starts[value - 1] if starts is not None and value is not None else value
+        if starts is None or value is None:
+            return value
+        if not 1 <= value <= len(starts):  # before the first bucket: a row the range does not hold
+            raise ValueError(f"bucket number {value} outside 1..{len(starts)}")
+        return starts[value - 1]
 
     def grouped(row: tuple) -> tuple[str | None, Any]:
         key = _key(row[0])

@@ -80,7 +80,7 @@ def _paid_by_range_visitor(q: Query, dimension: str | None = None) -> Q:
 
 @dataclass(frozen=True)
 class PaymentFrame:
-    """Every revenue figure of an unfiltered range from one pass over its payments: ``totals`` as
+    """Every revenue figure of a range from one pass over its payments: ``totals`` as
     ``revenue_summary`` aggregates them, ``by_dimension[d]`` as ``revenue_by_dimension(q, d)``.
 
     The dashboard needs revenue by eleven dimensions; one query instead of eleven joins of the range's

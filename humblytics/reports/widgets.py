@@ -225,6 +225,7 @@ class Overview:
 
 def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overview:
     granularity = default_granularity(q)
+    goals = goals_half.site_goals(q)
     if q.rollups:
         # Computed once here, read by the summary, the chart and every breakdown. ``rollups=False``
         # (the reference the tests compare with) runs each widget's own queries instead.
@@ -233,7 +234,6 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
             q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
         else:
             # The Goals panel's page goals and their payers are counted from the same filtered views.
-            goals = goals_half.site_goals(q)
             patterns = {goal.page_pattern for goal in goals if not goals_half.is_event(goal)}
             payers = {visitor_hash for visitor_hash, _ in q.memo["payment_frame"].payers}
             q.memo["grouped_traffic"] = grouped.traffic(q, granularity, sorted(patterns), sorted(payers))
@@ -243,7 +243,7 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
         granularity=granularity,
         timeseries=timeseries(q, granularity),
         breakdowns={d: breakdown(q, d, order_by=order_by, limit=limit) for d in DIMENSIONS},
-        goals=goals_half.goals_report(q, figures["visitors"]),
+        goals=goals_half.goals_report(q, figures["visitors"], goals),
         properties=selected_goal_properties(q),
     )
 

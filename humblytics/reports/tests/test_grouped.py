@@ -18,7 +18,7 @@ import pytest
 from django.db import connection, transaction
 
 from humblytics.reports import goals as goals_half
-from humblytics.reports import grouped, traffic
+from humblytics.reports import grouped, traffic, widgets
 from humblytics.reports import query as rq
 from tracking.dimensions import DIMENSIONS
 from tracking.models import Goal, Session, Site, View
@@ -212,6 +212,11 @@ def test_grouped_figures_equal_the_raw_widgets(nyc, filters):
     # One day, and another time zone (the grouped path of an unfiltered range).
     assert_same_as_raw(query(nyc, START, START, filter=filters), "hour")
     assert_same_as_raw(query(nyc, filter=filters, timezone="UTC"), "day")
+    # Many week and month buckets, the traffic in one of them (numbered buckets map to their starts).
+    for granularity in ("week", "month"):
+        assert_same_as_raw(
+            query(nyc, dt.date(2025, 1, 15), dt.date(2025, 5, 20), filter=filters), granularity
+        )
 
 
 @postgres_only
@@ -283,6 +288,11 @@ def test_page_goals_are_counted_with_the_traffic_as_the_goals_panel_counts_them_
     raw = replace(q, rollups=False)
     assert figures.page_goal_figures == goals_half.goal_figures(raw, goals)
     assert figures.page_goal_payers == goals_half._payers_completing(raw, goals, payers)
+    # The dashboard counts the site's page goals in its grouped statement, not in queries of their own.
+    Goal.objects.create(site=nyc, name="Pricing", kind=Goal.Kind.PAGE, page_pattern="/pricing")
+    dashboard = replace(q)
+    widgets.overview(dashboard)
+    assert goals_half._grouped(dashboard, list(Goal.objects.filter(site=nyc))) is not None
     # The data holds completions and paying completers, and not of every goal.
     assert figures.page_goal_figures[-1] == {"visitors": 0, "completions": 0}
     if not filters:
