@@ -44,11 +44,12 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from tracking import event_rollups
 from tracking.goals import hits, page_regex
-from tracking.models import CustomEvent, Goal, GoalDaily, GoalVisitor, RollupDay, Site, View
-from tracking.rolldays import chunks, day_runs, local_midnight
+from tracking.models import CustomEvent, EventDaily, Goal, GoalDaily, GoalVisitor, RollupDay, Site, View
+from tracking.rolldays import ANALYZE_AFTER_DAYS, analyze, chunks, day_runs, local_midnight
 
 # Time a run spends building goal days; the site's claim (rollups.LOCK_TTL) lasts 15 minutes.
 BUILD_SECONDS = 120
+GOAL_MODELS = (GoalDaily, GoalVisitor, EventDaily)  # the tables these builders fill
 # The day of the row holding a goal's definition fingerprint: before any real day, outside every range.
 FINGERPRINT_DAY = dt.date(1, 1, 1)
 
@@ -95,17 +96,27 @@ def forget_stale(site: Site) -> int:
     return sum(len(days) for days in by_goal.values())
 
 
-def roll_up_goals(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = None) -> int:
+def roll_up_goals(
+    site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None = None, statistics: bool = True
+) -> int:
     """Build, for every goal of ``site``, the built traffic days it lacks, and the event days missing
     (``event_rollups.roll_up_events``). Returns (goal, day)s built.
 
     Starts no new batch after ``seconds`` (default ``BUILD_SECONDS``; at least one batch a run), well
     inside the site's claim: a backfill of many goals over a large site goes on in the next runs, readers
-    reading those goals raw meanwhile.
+    reading those goals raw meanwhile. After a backfill it analyses the tables it filled, unless
+    ``statistics`` is False (``rollups.roll_up_site`` analyses every rollup table itself).
     """
     deadline = time.monotonic() + (BUILD_SECONDS if seconds is None else seconds)
     # Event days first: one pass over the events for all names (seconds for a year of a large site).
-    event_rollups.roll_up_events(site, tz)
+    event_days = event_rollups.roll_up_events(site, tz)
+    built = _roll_up_goal_days(site, tz, deadline)
+    if statistics and built + event_days > ANALYZE_AFTER_DAYS:
+        analyze(GOAL_MODELS)
+    return built
+
+
+def _roll_up_goal_days(site: Site, tz: zoneinfo.ZoneInfo, deadline: float) -> int:
     goals = list(Goal.objects.filter(site=site).order_by("pk"))
     if not goals:
         return 0

@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
@@ -44,9 +44,6 @@ from tracking import goal_rollups
 from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.models import (
     DailyRollup,
-    EventDaily,
-    GoalDaily,
-    GoalVisitor,
     MonthRollup,
     RollupDay,
     RollupMonth,
@@ -56,13 +53,12 @@ from tracking.models import (
     SlotRollup,
     View,
 )
-from tracking.rolldays import BATCH_DAYS, chunks, local_midnight, slot_of
+from tracking.rolldays import ANALYZE_AFTER_DAYS, BATCH_DAYS, analyze, chunks, local_midnight, slot_of
 from tracking.rollup_reads import TOTAL, built_months, month_end
 
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
-ANALYZE_AFTER_DAYS = 28
-ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, GoalDaily, GoalVisitor, EventDaily)
+ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, *goal_rollups.GOAL_MODELS)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -106,14 +102,9 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
                 built += (batch_end - day).days + 1
                 day = batch_end + dt.timedelta(days=1)
         months = _sum_months(site)
-        goal_days = goal_rollups.roll_up_goals(site, tz)
-        if built + goal_days + 30 * months > ANALYZE_AFTER_DAYS and connection.vendor == "postgresql":
-            # A backfill changes the tables' shape; plans need fresh statistics now, not when
-            # autovacuum gets to it (never analysed, the goal-visitor table made a 12-month API summary
-            # run past the report timeout).
-            with connection.cursor() as cursor:
-                for model in ROLLUP_MODELS:
-                    cursor.execute(f"ANALYZE {model._meta.db_table}")
+        goal_days = goal_rollups.roll_up_goals(site, tz, statistics=False)
+        if built + goal_days + 30 * months > ANALYZE_AFTER_DAYS:
+            analyze(ROLLUP_MODELS)
     finally:
         RollupState.objects.filter(site_id=site_id, lock_token=token).update(locked_until=None, lock_token="")
     return built
