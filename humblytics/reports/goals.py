@@ -41,10 +41,11 @@ from tracking import event_rollups, goal_rollups
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, Session, View
 
-# Visitor hashes per IN list: SQLite caps bound parameters; PostgreSQL takes one list (each chunk would
-# be another pass over the site's sessions).
+# Visitor hashes per IN list: SQLite caps bound parameters; PostgreSQL takes one list (one array
+# parameter), since each chunk would be another pass over the range's sessions or goal visitors: a 10M-view
+# site's 150,000 payers of a year took 3.4-3.9 s in chunks of 30,000 and 2.4 s in one list.
 _IN_CHUNK = {"sqlite": 2000}
-_IN_CHUNK_DEFAULT = 30000
+_IN_CHUNK_DEFAULT = 10_000_000
 _ZERO = {"visitors": 0, "completions": 0}
 
 
