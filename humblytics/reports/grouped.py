@@ -124,17 +124,7 @@ def _statement(
         f"COALESCE(x.{d}, (x.earlier).{d}) AS {d}" for d in ("visitor_hash", *SESSION_DIMENSIONS)
     )
     session_table = connection.ops.quote_name(Session._meta.db_table)
-    # Page goals: each pattern is matched against the range's distinct pages, not against every view.
-    goals, goal_params = "", []
-    if goal_regexes:
-        goals = f"""
-        UNION ALL
-        SELECT {_GOALS}, NULL, NULL, NULL, COUNT(*), SUM(n)::bigint, NULL, NULL, i FROM goal_hits GROUP BY i
-        UNION ALL
-        SELECT {_GOAL_PAYERS}, NULL, visitor_hash, NULL, NULL, NULL, NULL, NULL, i
-        FROM goal_hits WHERE visitor_hash = ANY(%s::text[])
-        """  # noqa: S608  (names are ours)
-        goal_params = [payers]
+    goals, goal_params = _goal_parts(goal_regexes, payers)
     # ``page::text``: as varchar(500) PostgreSQL sizes each (session, page) group for 500 characters and
     # spills to disk long before the memory is used.
     sql = f"""
@@ -187,6 +177,21 @@ def _statement(
         {goals}
     """  # noqa: S608  (names are ours)
     return sql, [*sessions_params, *views_params, goal_regexes, *goal_params]
+
+
+def _goal_parts(goal_regexes: list[str], payers: list[str]) -> tuple[str, list]:
+    """The page goals' parts of the statement (none without page goals) and their parameters. Each
+    pattern is matched against the range's distinct pages (``goal_pages``), not against every view."""
+    if not goal_regexes:
+        return "", []
+    sql = f"""
+        UNION ALL
+        SELECT {_GOALS}, NULL, NULL, NULL, COUNT(*), SUM(n)::bigint, NULL, NULL, i FROM goal_hits GROUP BY i
+        UNION ALL
+        SELECT {_GOAL_PAYERS}, NULL, visitor_hash, NULL, NULL, NULL, NULL, NULL, i
+        FROM goal_hits WHERE visitor_hash = ANY(%s::text[])
+    """  # noqa: S608  (names are ours)
+    return sql, [payers]
 
 
 def _run(sql: str, params: list) -> list[tuple]:
