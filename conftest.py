@@ -4,6 +4,14 @@ from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Django's test advice: a cheap hasher. PBKDF2 takes about half a second a password here, paid by
+    every test whose fixtures make a user (most of them); what the tests check of passwords (set,
+    changed, verified, throttled) does not depend on the algorithm, and the product keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Rate-limit counters live in the cache, which outlives a test in the same process: without this, a
     test's requests count against the next test's user of the same primary key."""
