@@ -158,7 +158,9 @@ def test_demo_visitors_sign_up_click_out_and_send_forms_which_the_goals_and_funn
         "github.com"
     }
     thanks = View.objects.filter(site=site, page__startswith="/thanks/")
-    assert 0 < thanks.count() < signups.count()  # most who sign up see the thank-you page
+    # Most who sign up see the thank-you page (85% each: with a dozen sign-ups, now and then all of them,
+    # so not "fewer than the sign-ups"; the demo's data follows today's date).
+    assert signups.count() / 2 < thanks.count() <= signups.count()
     assert f"{events.count():,} custom events" in output
 
     client.force_login(site.memberships.get().user)
