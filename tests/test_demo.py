@@ -169,7 +169,9 @@ def test_demo_visitors_sign_up_click_out_and_send_forms_which_the_goals_and_funn
     assert set(goals) == {"Signup", "Thank you page"}
     for row in goals.values():
         assert 0 < row["visitors"] <= row["completions"] and row["conversion_rate"] > 0
-    assert goals["Thank you page"]["visitors"] < goals["Signup"]["visitors"]
+    assert (
+        goals["Signup"]["visitors"] / 2 < goals["Thank you page"]["visitors"] <= goals["Signup"]["visitors"]
+    )
     listed = {row["name"]: row for row in dashboard.context["report"].goals.events}
     assert set(listed) == {"Signup", "Form: Submission", "Outbound Link: Click"}
     assert all(row["completions"] > 0 for row in listed.values())
@@ -178,7 +180,7 @@ def test_demo_visitors_sign_up_click_out_and_send_forms_which_the_goals_and_funn
     funnel = Funnel.objects.get(site=site)
     page = client.get(f"/sites/{site.public_id}/funnels/{funnel.pk}/?period=30d")
     first, second = page.context["steps"]
-    assert 0 < second["visitors"] < first["visitors"]
+    assert first["visitors"] / 2 < second["visitors"] <= first["visitors"]  # a funnel only narrows
 
 
 @pytest.mark.django_db
