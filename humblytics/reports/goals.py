@@ -268,7 +268,7 @@ def _raw_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
     grouped = _grouped(q, [goal for _, goal in pages])
     if grouped is not None:
         for i, goal in pages:
-            result[i] = dict(grouped.page_goal_figures[grouped.page_goals.index(goal.page_pattern)])
+            result[i] = dict(grouped.page_goal_figures[goal.page_pattern])
     elif pages:
         aggregates = {}
         for i, goal in pages:
@@ -286,7 +286,7 @@ def _grouped(q: Query, page_goals: Sequence[Goal]) -> GroupedTraffic | None:
     """The dashboard's grouped traffic (``widgets.overview``) when it counted all these page goals: the
     same filtered views of the range, read once for traffic and goals."""
     grouped = q.memo.get("grouped_traffic") if q.rollups and page_goals else None
-    if grouped is None or any(goal.page_pattern not in grouped.page_goals for goal in page_goals):
+    if grouped is None or any(goal.page_pattern not in grouped.page_goal_figures for goal in page_goals):
         return None
     return grouped
 
@@ -491,8 +491,7 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
     if grouped is not None:
         for i, goal in enumerate(goals):
             if not is_event(goal):
-                payers = grouped.page_goal_payers[grouped.page_goals.index(goal.page_pattern)]
-                completed[i] |= payers.intersection(hashes)
+                completed[i] |= grouped.page_goal_payers[goal.page_pattern].intersection(hashes)
     return completed
 
 

@@ -60,18 +60,17 @@ class GroupedTraffic:
     """``summary`` as ``traffic_summary``, ``by_value[d]`` as ``traffic_by_value(q, d)`` and
     ``buckets`` as ``traffic_buckets(q, granularity)``.
 
-    For the page goals given (their patterns, in order): ``page_goals[i]`` is goal i's ``{visitors,
-    completions}`` as ``goals.goal_figures`` counts them raw, ``page_goal_payers[i]`` the given payer
-    hashes among its visitors."""
+    For each page goal pattern given: ``page_goal_figures[pattern]`` is its ``{visitors, completions}``
+    as ``goals.goal_figures`` counts them raw, ``page_goal_payers[pattern]`` the given ``payers`` among
+    its visitors."""
 
     granularity: str
     summary: dict[str, Any]
     by_value: dict[str, dict[str, dict[str, int]]]
     buckets: dict[dt.datetime, dict[str, int]]
-    page_goals: tuple[str, ...] = ()
     payers: frozenset[str] = frozenset()
-    page_goal_figures: list[dict[str, int]] = field(default_factory=list)
-    page_goal_payers: list[set[str]] = field(default_factory=list)
+    page_goal_figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    page_goal_payers: dict[str, set[str]] = field(default_factory=dict)
 
 
 def traffic(
@@ -83,8 +82,8 @@ def traffic(
         return None
     starts = None if granularity == "hour" else bucket_starts(q, granularity)
     sql, params = _statement(q, granularity, starts, [page_regex(p) for p in page_goals], list(payers))
-    figures = _assemble(granularity, _run(sql, params), starts, len(page_goals))
-    return replace(figures, page_goals=tuple(page_goals), payers=frozenset(payers))
+    figures = _assemble(granularity, _run(sql, params), starts, list(page_goals))
+    return replace(figures, payers=frozenset(payers))
 
 
 def _bucket(q: Query, granularity: str, starts: list[dt.datetime] | None, model, field: str) -> Expression:
@@ -224,7 +223,7 @@ def _key(mask: int) -> str | None:
 
 
 def _assemble(
-    granularity: str, rows: list[tuple], starts: list[dt.datetime] | None, page_goals: int
+    granularity: str, rows: list[tuple], starts: list[dt.datetime] | None, page_goals: list[str]
 ) -> GroupedTraffic:
     """The figures from the statement's rows ``(part, mask, value, bucket, a, b, c, d, e)``:
 
@@ -279,12 +278,12 @@ def _assemble(
     for _mask, page, _bucket, sessions, *_, views in parts[_PAGES]:
         visitors = sessions - page_surplus.get(page, 0)
         by_value["page"][page or ""] = {"visitors": visitors, "sessions": sessions, "pageviews": views}
-    goal_figures = [{"visitors": 0, "completions": 0} for _ in range(page_goals)]
+    goal_figures = {pattern: {"visitors": 0, "completions": 0} for pattern in page_goals}
     for *_, visitors, views, _c, _d, goal in parts[_GOALS]:
-        goal_figures[goal - 1] = {"visitors": visitors, "completions": views}
-    goal_payers: list[set[str]] = [set() for _ in range(page_goals)]
+        goal_figures[page_goals[goal - 1]] = {"visitors": visitors, "completions": views}
+    goal_payers: dict[str, set[str]] = {pattern: set() for pattern in page_goals}
     for _mask, visitor_hash, *_, goal in parts[_GOAL_PAYERS]:
-        goal_payers[goal - 1].add(visitor_hash)
+        goal_payers[page_goals[goal - 1]].add(visitor_hash)
     return GroupedTraffic(
         granularity=granularity,
         summary=summary,
