@@ -1,7 +1,8 @@
 """A large synthetic site for dashboard benchmarks: by default 1,000,000 page views in about 350,000
 sessions and 20,000 payments over the last 365 days, with the skew real traffic has (a few pages,
 sources and countries get most visits; a long tail gets the rest; weekday and time-of-day cycles;
-slow growth). Rows are written directly (PostgreSQL COPY, else bulk_create), not through ingest.
+slow growth). Rows are written directly (PostgreSQL COPY, else bulk_create), not through ingest, but
+numbered and stored in time order as ingest would write them.
 
 Custom events: about one per ``events_every`` page views (default 8), each on a page view a few seconds
 after it, with the snippet's automatic names and a sign-up (``EVENT_NAMES``) and a property or two. The
@@ -258,7 +259,7 @@ class _Traffic:
                     device,
                 )
             )
-        return session_rows, view_rows
+        return _in_time_order(session_rows, view_rows, first_session_id, view_rows[0][0] if view_rows else 1)
 
     def _started(self, rng: random.Random) -> dt.datetime:
         d = self.day_pick(rng)
@@ -289,6 +290,23 @@ class _Traffic:
             rows.append((first_id + len(rows), session_id, secrets.token_urlsafe(16), moment, page))
             moment += dt.timedelta(seconds=5 + int(rng.expovariate(1 / 70)))
         return rows
+
+
+def _in_time_order(
+    session_rows: list[SessionRow], view_rows: list[ViewRow], first_session_id: int, first_view_id: int
+) -> tuple[list[SessionRow], list[ViewRow]]:
+    """The same rows numbered and listed in time order, sessions by start and views by time, as ingest
+    writes them: real tables hold a range's rows close together, so a range reads a slice of the table
+    rather than rows scattered over all of it."""
+    session_rows = sorted(session_rows, key=lambda row: (row[2], row[0]))
+    session_id = {row[0]: first_session_id + n for n, row in enumerate(session_rows)}
+    session_rows = [(session_id[row[0]], *row[1:]) for row in session_rows]
+    view_rows = sorted(view_rows, key=lambda row: (row[3], row[0]))
+    view_rows = [
+        (first_view_id + n, session_id[sid], view_id, created, page)
+        for n, (_vid, sid, view_id, created, page) in enumerate(view_rows)
+    ]
+    return session_rows, view_rows
 
 
 def _copy_traffic(site: Site, session_rows: list[SessionRow], view_rows: list[ViewRow]) -> None:
@@ -443,6 +461,7 @@ def _custom_events(site, session_rows, view_rows, every: int, end: dt.datetime, 
             props["source"] = rng.choice(["header", "pricing-table", "footer"])
         uid = f"{rng.getrandbits(128):032x}"
         rows.append((sid, view_id, uid, name, props, at, hashes[sid]))
+    rows.sort(key=lambda row: row[5])  # stored in time order, as ingest would
     if connection.vendor == "postgresql":
         _copy_events(site, rows)
     else:
