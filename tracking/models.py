@@ -177,6 +177,7 @@ class RollupState(models.Model):
     timezone = models.CharField(max_length=64)
     session_high_id = models.BigIntegerField(default=0, help_text="Newest session id seen by the last run")
     view_high_id = models.BigIntegerField(default=0, help_text="Newest view id seen by the last run")
+    slices_chosen_at = models.DateTimeField(null=True, blank=True, help_text="When filter slices were chosen")
     locked_until = models.DateTimeField(null=True, blank=True)
     lock_token = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -570,3 +571,6 @@ class GoalVisitor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} goal {self.goal_id} by {self.visitor_hash}"
+
+
+from tracking.slice_models import RollupSlice, SliceDay, SliceRollup  # noqa: E402, F401  (this app's models)

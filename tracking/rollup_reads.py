@@ -14,7 +14,18 @@ from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncMonth
 
-from tracking.models import DailyRollup, MonthRollup, RollupDay, RollupMonth, Session, Site, SlotRollup, View
+from tracking.models import (
+    DailyRollup,
+    MonthRollup,
+    RollupDay,
+    RollupMonth,
+    RollupSlice,
+    Session,
+    Site,
+    SliceRollup,
+    SlotRollup,
+    View,
+)
 from tracking.rolldays import local_midnight, slot_of
 
 TOTAL = ""  # the dimension (and value) of the all-traffic rows
@@ -76,11 +87,13 @@ def _distinct_filter(start: dt.date) -> Q:
     return Q(last_day__isnull=True) | Q(last_day__lt=start)
 
 
-def totals(site: Site, start: dt.date, through: dt.date) -> dict[str, int]:
-    """All-traffic figures of built days ``start``..``through``: visitors (distinct), sessions, views,
-    bounces, session_views, duration_us."""
+def totals(
+    site: Site, start: dt.date, through: dt.date, dimension: str = TOTAL, value: str = TOTAL
+) -> dict[str, int]:
+    """All-traffic figures (or those of one ``dimension`` value's sessions) of built days
+    ``start``..``through``: visitors (distinct), sessions, views, bounces, session_views, duration_us."""
     figures = DailyRollup.objects.filter(
-        site=site, dimension=TOTAL, day__gte=start, day__lte=through
+        site=site, dimension=dimension, value=value, day__gte=start, day__lte=through
     ).aggregate(
         visitors=Sum("visitors", filter=_distinct_filter(start)),
         sessions=Sum("sessions"),
@@ -185,14 +198,40 @@ def current_months(site: Site, start: dt.date, through: dt.date) -> list[dt.date
 
 
 def daily_totals(
-    site: Site, start: dt.date, through: dt.date
+    site: Site, start: dt.date, through: dt.date, dimension: str = TOTAL, value: str = TOTAL
 ) -> list[tuple[dt.date, dt.date | None, int, int, int]]:
-    """All-traffic rows ``(day, last_day, visitors, sessions, views)`` of built days, for buckets."""
+    """All-traffic rows (or one ``dimension`` value's) ``(day, last_day, visitors, sessions, views)`` of
+    built days, for buckets."""
     return list(
-        DailyRollup.objects.filter(site=site, dimension=TOTAL, day__gte=start, day__lte=through).values_list(
-            "day", "last_day", "visitors", "sessions", "views"
-        )
+        DailyRollup.objects.filter(
+            site=site, dimension=dimension, value=value, day__gte=start, day__lte=through
+        ).values_list("day", "last_day", "visitors", "sessions", "views")
     )
+
+
+def slice_by_values(
+    rollup_slice: RollupSlice, dimensions: Iterable[str], start: dt.date, through: dt.date
+) -> dict[str, dict[str, dict[str, int]]]:
+    """``by_values`` of a filter slice's own rows (``tracking.slices``), which also hold the dimensions
+    ``event`` and ``goal``."""
+    wanted = list(dimensions)
+    counted = _distinct_filter(start)
+    rows = (
+        SliceRollup.objects.filter(slice=rollup_slice, dimension__in=wanted, day__gte=start, day__lte=through)
+        .values("dimension", "value")
+        .annotate(
+            visitors=Sum("visitors", filter=counted),
+            sessions=Sum("sessions", filter=counted),
+            views=Sum("views"),
+        )
+        .order_by()
+    )
+    result: dict[str, dict[str, dict[str, int]]] = {dimension: {} for dimension in wanted}
+    for row in rows:
+        result[row["dimension"]][row["value"]] = {
+            key: row[key] or 0 for key in ("visitors", "sessions", "views")
+        }
+    return result
 
 
 def slot_buckets(site: Site, edges: Sequence[dt.datetime]) -> list[dict[str, int]]:

@@ -33,14 +33,14 @@ import datetime as dt
 import secrets
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
-from tracking import goal_rollups
+from tracking import goal_rollups, slices
 from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.models import (
     DailyRollup,
@@ -50,6 +50,8 @@ from tracking.models import (
     RollupState,
     Session,
     Site,
+    SliceDay,
+    SliceRollup,
     SlotRollup,
     View,
 )
@@ -58,7 +60,7 @@ from tracking.rollup_reads import TOTAL, built_months, month_end
 
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
-ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, *goal_rollups.GOAL_MODELS)
+ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, SliceDay, SliceRollup, *goal_rollups.GOAL_MODELS)
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -92,6 +94,7 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
         _invalidate_lost_views(site, tz)
         _invalidate_late_rows(site, tz)
         goal_rollups.forget_stale(site)
+        slices.forget_stale(site)
         for first, last in _pending_runs(site, tz, now):
             day = first
             while day <= last:
@@ -103,7 +106,9 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
                 day = batch_end + dt.timedelta(days=1)
         months = _sum_months(site)
         goal_days = goal_rollups.roll_up_goals(site, tz, statistics=False)
-        if built + goal_days + 30 * months > ANALYZE_AFTER_DAYS:
+        slices.choose(site, now)
+        slice_days = slices.roll_up_slices(site, tz)
+        if built + goal_days + slice_days + 30 * months > ANALYZE_AFTER_DAYS:
             analyze(ROLLUP_MODELS)
     finally:
         RollupState.objects.filter(site_id=site_id, lock_token=token).update(locked_until=None, lock_token="")
@@ -297,19 +302,19 @@ def _build_locked(
     day_of: _DayOf,
     local_day: _DayOf,
 ) -> None:
-    sessions, views = _read_batch(site, start_at, end_at)
-    info = _session_info(sessions, views)
+    sessions, views = read_batch(site, start_at, end_at)
+    info = session_info(sessions, views)
     last_seen = _last_seen_before(
         site, start_at, {visitor_hash for visitor_hash, _ in info.values()}, local_day
     )
     rows: dict[_RowKey, _Counts] = defaultdict(_Counts)
-    sessions_per_day = _count_sessions(sessions, day_of, last_seen, rows)
-    views_per_day = _count_views(views, info, day_of, last_seen, rows)
+    sessions_per_day = count_sessions(sessions, day_of, last_seen, rows)
+    views_per_day = count_views(views, info, day_of, last_seen, rows)
     slot_rows = _count_slots(sessions, views, last_seen)
     _replace_days(site, days, (start_at, end_at), rows, slot_rows, views_per_day, sessions_per_day)
 
 
-def _read_batch(site: Site, start_at: dt.datetime, end_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
+def read_batch(site: Site, start_at: dt.datetime, end_at: dt.datetime) -> tuple[list[tuple], list[tuple]]:
     """Sessions started and views written in ``[start_at, end_at)``, in time order."""
     fields = ("id", "visitor_hash", "started_at", "last_seen_at", "pageviews", *SESSION_DIMENSIONS)
     sessions = list(
@@ -325,7 +330,7 @@ def _read_batch(site: Site, start_at: dt.datetime, end_at: dt.datetime) -> tuple
     return sessions, views
 
 
-def _session_info(sessions: list[tuple], views: list[tuple]) -> dict[int, tuple[str, tuple]]:
+def session_info(sessions: list[tuple], views: list[tuple]) -> dict[int, tuple[str, tuple]]:
     """Hash and dimension values of every session with a view in the batch (some started before it)."""
     info = {row[0]: (row[1], row[5:]) for row in sessions}
     missing = sorted({session_id for session_id, _, _ in views} - info.keys())
@@ -366,18 +371,36 @@ def _last_seen_before(site: Site, start_at: dt.datetime, hashes: set[str], local
     return last_seen
 
 
-def _count_sessions(
-    sessions: list[tuple], day_of: _DayOf, last_seen: _LastSeen, rows: dict[_RowKey, _Counts]
+# A session's dimension values → the (dimension, value) rows it counts in.
+Pairs = Callable[[tuple], Iterable[tuple[str, str]]]
+
+
+def site_pairs(values: tuple) -> Iterable[tuple[str, str]]:
+    """The site's rows: all traffic and each session dimension."""
+    return ((TOTAL, TOTAL), *zip(SESSION_DIMENSIONS, values, strict=True))
+
+
+def site_pages(values: tuple) -> Iterable[str]:
+    """The page dimensions a view counts in, by its session's values: the site's ``page``."""
+    return ("page",)
+
+
+def count_sessions(
+    sessions: list[tuple],
+    day_of: _DayOf,
+    last_seen: _LastSeen,
+    rows: dict[_RowKey, _Counts],
+    pairs: Pairs = site_pairs,
 ) -> dict[dt.date, int]:
-    """Add each session to the all-traffic row and its dimension rows of its start day; returns sessions
-    per day. A visitor's first appearance with a value moves ``last_seen`` on to that day."""
+    """Add each session to its ``pairs`` rows of its start day; returns sessions per day. A visitor's
+    first appearance with a value moves ``last_seen`` on to that day."""
     sessions_per_day: dict[dt.date, int] = defaultdict(int)
     for _sid, visitor_hash, started_at, last_seen_at, pageviews, *values in sessions:
         day = day_of(started_at)
         sessions_per_day[day] += 1
         duration = last_seen_at - started_at
         duration_us = (duration.days * 86400 + duration.seconds) * 1_000_000 + duration.microseconds
-        for dimension, value in ((TOTAL, TOTAL), *zip(SESSION_DIMENSIONS, values, strict=True)):
+        for dimension, value in pairs(tuple(values)):
             counts = rows[(dimension, value, day, None)]
             counts.sessions += 1
             counts.bounces += pageviews == 1
@@ -391,35 +414,38 @@ def _count_sessions(
     return sessions_per_day
 
 
-def _count_views(
+def count_views(
     views: list[tuple],
     info: dict[int, tuple[str, tuple]],
     day_of: _DayOf,
     last_seen: _LastSeen,
     rows: dict[_RowKey, _Counts],
+    pairs: Pairs = site_pairs,
+    pages: Callable[[tuple], Iterable[str]] = site_pages,
 ) -> dict[dt.date, int]:
-    """Add each view to its page's row of its day, with the page's first appearances per visitor and per
-    session, and to its session's all-traffic and dimension rows of that day; returns views per day."""
+    """Add each view to its page's row of its day in each of ``pages`` (by its session's values), with
+    the page's first appearances per visitor and per session, and to its session's ``pairs`` rows of that
+    day; returns views per day."""
     views_per_day: dict[dt.date, int] = defaultdict(int)
     per_session_day: dict[tuple[int, dt.date], int] = defaultdict(int)
     for session_id, created_at, page in views:
         day = day_of(created_at)
         views_per_day[day] += 1
         per_session_day[(session_id, day)] += 1
-        visitor_hash = info[session_id][0]
-        rows[("page", page, day, None)].views += 1
-        for key, field in (
-            (("page", visitor_hash, page), "visitors"),
-            (("page#", session_id, page), "sessions"),
-        ):
-            previous = last_seen.get(key)
-            if previous != day:
-                counts = rows[("page", page, day, previous)]
-                setattr(counts, field, getattr(counts, field) + 1)
-                last_seen[key] = day
+        visitor_hash, values = info[session_id]
+        for dimension in pages(values):
+            rows[(dimension, page, day, None)].views += 1
+            for key, field in (
+                ((dimension, visitor_hash, page), "visitors"),
+                ((f"{dimension}#", session_id, page), "sessions"),
+            ):
+                previous = last_seen.get(key)
+                if previous != day:
+                    counts = rows[(dimension, page, day, previous)]
+                    setattr(counts, field, getattr(counts, field) + 1)
+                    last_seen[key] = day
     for (session_id, day), count in per_session_day.items():
-        rows[(TOTAL, TOTAL, day, None)].views += count
-        for dimension, value in zip(SESSION_DIMENSIONS, info[session_id][1], strict=True):
+        for dimension, value in pairs(info[session_id][1]):
             rows[(dimension, value, day, None)].views += count
     return views_per_day
 

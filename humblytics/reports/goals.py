@@ -31,21 +31,17 @@ from functools import reduce
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Lookup, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Trunc
 
 from humblytics.reports.grouped import GroupedTraffic
+from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query
 from humblytics.reports.revenue import payments_in_range, ratio
-from tracking import event_rollups, goal_rollups
+from tracking import event_rollups, goal_rollups, rollup_reads, slices
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, Session, View
 
-# Visitor hashes per IN list: SQLite caps bound parameters; PostgreSQL takes one list (one array
-# parameter), since each chunk would be another pass over the range's sessions or goal visitors: a 10M-view
-# site's 150,000 payers of a year took 3.4-3.9 s in chunks of 30,000 and 2.4 s in one list.
-_IN_CHUNK = {"sqlite": 2000}
-_IN_CHUNK_DEFAULT = 10_000_000
 _ZERO = {"visitors": 0, "completions": 0}
 
 
@@ -80,35 +76,6 @@ def completes_page(goal: Goal) -> Q:
 
 def any_page(goals: Sequence[Goal]) -> Q:
     return reduce(operator.or_, (completes_page(goal) for goal in goals))
-
-
-class _AnyOf(Lookup):
-    """``lhs = ANY(%s)``: the values as one array parameter (PostgreSQL), instead of an IN list whose
-    thousands of placeholders cost more to build and parse than the query takes to run."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def get_db_prep_lookup(self, value, connection):
-        return "%s", [list(value)]
-
-    def as_sql(self, compiler, connection):
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
-
-
-def _among(field: str, values: list[str]) -> Q | Lookup:
-    """A filter: ``field`` is one of ``values`` (at most one chunk of them)."""
-    if connection.vendor == "postgresql":
-        return _AnyOf(F(field), values)
-    return Q(**{f"{field}__in": values})
-
-
-def _chunks(items: list):
-    size = _IN_CHUNK.get(connection.vendor, _IN_CHUNK_DEFAULT)
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def site_goals(q: Query) -> list[Goal]:
@@ -154,17 +121,38 @@ def event_figures(q: Query) -> dict[str, dict[str, int]]:
     settled days from ``EventDaily`` when all of them are built, the tail raw."""
     memo = q.memo.get("event_figures")
     if memo is None:
-        through = q.built_through
-        built = through is not None and event_rollups.built_day_count(q.site, q.built_from, through)
-        if through is not None and built >= _built_days(q):
-            memo = event_rollups.built_figures(q.site, q.built_from, through)
-            tail = q.tail()
-            if tail is not None:
-                _add_event_tail(q, tail, memo)
-        else:
+        memo = _built_event_figures(q)
+        if memo is None:
             memo = _raw_event_figures(q.events())
+        elif (tail := q.tail()) is not None:
+            _add_event_tail(q, tail, memo)
         q.memo["event_figures"] = memo
     return memo
+
+
+def _built_event_figures(q: Query) -> dict[str, dict[str, int]] | None:
+    """The built days' figures per event name: a slice's own rows, or ``EventDaily`` when all its days
+    are built; None to read the range raw."""
+    through = q.built_through
+    if through is None:
+        return None
+    if q.rollup_slice is not None:
+        return {
+            name: {"visitors": row["visitors"], "completions": row["views"]}
+            for name, row in _slice_rows(q)["event"].items()
+        }
+    if event_rollups.built_day_count(q.site, q.built_from, through) < _built_days(q):
+        return None
+    return event_rollups.built_figures(q.site, q.built_from, through)
+
+
+def _slice_rows(q: Query) -> dict[str, dict[str, dict[str, int]]]:
+    """The slice's ``event`` and ``goal`` figures of the built days (read once per Query)."""
+    if "slice_rows" not in q.memo:
+        q.memo["slice_rows"] = rollup_reads.slice_by_values(
+            q.rollup_slice, ["event", "goal"], q.built_from, q.built_through
+        )
+    return q.memo["slice_rows"]
 
 
 def _raw_event_figures(events) -> dict[str, dict[str, int]]:
@@ -190,10 +178,12 @@ def _earlier_event_pairs(q: Query, tail: Query) -> set[tuple[str, str]]:
     if "earlier_event_pairs" not in q.memo:
         hashes = sorted({visitor_hash for _, visitor_hash, _ in _tail_event_rows(q, tail)})
         built_from, built_to = q.built_window()
-        earlier = CustomEvent.objects.filter(site=q.site, created_at__gte=built_from, created_at__lt=built_to)
+        earlier = CustomEvent.objects.filter(
+            site=q.site, created_at__gte=built_from, created_at__lt=built_to, **q.slice_lookups("session")
+        )
         seen: set[tuple[str, str]] = set()
-        for chunk in _chunks(hashes):
-            pairs = earlier.filter(_among("visitor_hash", chunk)).values_list("name", "visitor_hash")
+        for chunk in hash_chunks(hashes):
+            pairs = earlier.filter(among("visitor_hash", chunk)).values_list("name", "visitor_hash")
             seen.update(pairs.distinct())
         q.memo["earlier_event_pairs"] = seen
     return q.memo["earlier_event_pairs"]
@@ -226,15 +216,13 @@ def goal_figures(q: Query, goals: Sequence[Goal]) -> list[dict[str, int]]:
     through = q.built_through
     if through is None or not goals:
         return _raw_figures(q, goals)
-    built = _built_goal_figures(q)
     rolled = _rolled(q, goals)
     raw_indexes = [i for i in range(len(goals)) if i not in set(rolled)]
     result: list[dict[str, int]] = [dict(_ZERO) for _ in goals]
     for i, figures in zip(raw_indexes, _raw_figures(q, [goals[i] for i in raw_indexes]), strict=True):
         result[i] = figures
     for i in rolled:
-        row = built.get(goals[i].pk, _ZERO)
-        result[i] = {"visitors": row["visitors"], "completions": row["completions"]}
+        result[i] = _rolled_figures(q, goals[i])
     tail = q.tail()
     if tail is not None and rolled:
         _add_tail(q, tail, [goals[i] for i in rolled], [result[i] for i in rolled])
@@ -248,11 +236,26 @@ def _built_goal_figures(q: Query) -> dict[int, dict[str, int]]:
     return q.memo["goal_built"]
 
 
+def _rolled_figures(q: Query, goal: Goal) -> dict[str, int]:
+    """``{visitors, completions}`` of a goal ``_rolled`` reads from rollups, over the built days."""
+    if q.rollup_slice is not None:
+        row = _slice_rows(q)["event" if is_event(goal) else "goal"].get(
+            goal.event_name if is_event(goal) else goal.page_pattern
+        )
+        return {"visitors": row["visitors"], "completions": row["views"]} if row else dict(_ZERO)
+    row = _built_goal_figures(q).get(goal.pk, _ZERO)
+    return {"visitors": row["visitors"], "completions": row["completions"]}
+
+
 def _rolled(q: Query, goals: Sequence[Goal]) -> list[int]:
     """Indexes of the goals read from rollups: saved, with every built day of the range built from
-    their current definition (none when the range has no built day)."""
+    their current definition (none when the range has no built day). Under a slice: every event goal,
+    and the page goals whose pattern the slice's days were built for (the site's)."""
     if q.built_through is None:
         return []
+    if q.rollup_slice is not None:
+        patterns = set(slices.page_patterns(q.site))
+        return [i for i, goal in enumerate(goals) if is_event(goal) or goal.page_pattern in patterns]
     built, days = _built_goal_figures(q), _built_days(q)
     return [i for i, goal in enumerate(goals) if goal.pk and goal_rollups.is_built(goal, built, days)]
 
@@ -366,10 +369,11 @@ def _completed_between(
         created_at__lt=until,
         session__site=q.site,
         session__last_seen_at__gte=since,
+        **q.slice_lookups("session"),
     )
-    for chunk in _chunks(page_hashes):
+    for chunk in hash_chunks(page_hashes):
         found, _ = _hashes_by_goal(
-            [], _page_hits(views.filter(_among("session__visitor_hash", chunk)), goals), goals
+            [], _page_hits(views.filter(among("session__visitor_hash", chunk)), goals), goals
         )
         for i, hashes_found in enumerate(found):
             seen[i] |= hashes_found
@@ -387,7 +391,8 @@ def goal_revenue(q: Query, goals: Sequence[Goal]) -> list[int]:
     SQLite)."""
     if not goals:
         return []
-    rolled = _rolled(q, goals)
+    # A slice has no goal visitors' hashes: its payers are looked up raw.
+    rolled = _rolled(q, goals) if q.rollup_slice is None else []
     raw = [i for i in range(len(goals)) if i not in set(rolled)]
     revenue = [0] * len(goals)
     if rolled:
@@ -395,11 +400,16 @@ def goal_revenue(q: Query, goals: Sequence[Goal]) -> list[int]:
         for i in rolled:
             revenue[i] = by_goal.get(goals[i].pk, 0)
     if raw:
-        payers = list(
-            payments_in_range(q)
-            .filter(session__isnull=False)
-            .order_by()
-            .values_list("session__visitor_hash", "net")
+        frame = q.memo.get("payment_frame")
+        payers = (
+            frame.payers
+            if frame is not None
+            else list(
+                payments_in_range(q)
+                .filter(session__isnull=False)
+                .order_by()
+                .values_list("session__visitor_hash", "net")
+            )
         )
         hashes = sorted({visitor_hash for visitor_hash, _ in payers})
         found = _payers_completing(q, [goals[i] for i in raw], hashes) if payers else [set() for _ in raw]
@@ -459,8 +469,8 @@ def _revenue_of(
     """``{goal id: revenue}`` of ``payers`` ``(hash, net)`` whose hash is in ``built`` (``GoalVisitor``
     rows) or ``tail_pairs`` for the goal."""
     done: dict[int, set[str]] = {goal.pk: set() for goal in goals}
-    for chunk in _chunks(sorted({visitor_hash for visitor_hash, _ in payers})):
-        rows = built.filter(_among("visitor_hash", chunk)).values_list("goal_id", "visitor_hash").distinct()
+    for chunk in hash_chunks(sorted({visitor_hash for visitor_hash, _ in payers})):
+        rows = built.filter(among("visitor_hash", chunk)).values_list("goal_id", "visitor_hash").distinct()
         for goal_id, visitor_hash in rows:
             done[goal_id].add(visitor_hash)
     for goal_id, visitor_hash in tail_pairs:
@@ -476,15 +486,15 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
         grouped = None
     events = q.events()
     views = q.views().filter(session__site=q.site, session__last_seen_at__gte=q.start_at)
-    for chunk in _chunks(hashes):
+    for chunk in hash_chunks(hashes):
         if grouped is not None:
             page_hits = []  # counted by the grouped statement (below)
         elif connection.vendor == "postgresql" and not q.filters:
             page_hits = _visitors_page_hits(q, chunk, goals)
         else:
-            page_hits = _page_hits(views.filter(_among("session__visitor_hash", chunk)), goals)
+            page_hits = _page_hits(views.filter(among("session__visitor_hash", chunk)), goals)
         found, _ = _hashes_by_goal(
-            _event_hits(events.filter(_among("visitor_hash", chunk)), goals), page_hits, goals
+            _event_hits(events.filter(among("visitor_hash", chunk)), goals), page_hits, goals
         )
         for i, found_hashes in enumerate(found):
             completed[i] |= found_hashes

@@ -13,10 +13,12 @@ Goals: ``filter=goal:NAME`` keeps sessions in which the site's goal NAME was com
 goal, ``tracking.goals``, in range; for payments, at any time, like a ``page`` filter). An unknown name
 is a ``QueryError``.
 
-Rollups: for a range without filters, ``built_from``..``built_through`` are the days (the site's own
-local days) the daily rollup tables (``tracking.rollups``) hold the figures of; ``tail()`` is the raw
-remainder. In the site's time zone that is today (and yesterday until it settles); in another time zone
-also the partial site days at either end of the range, since its midnights fall inside the site's days.
+Rollups: for a range without filters (or with one filter a slice serves, ``tracking.slices``: then in
+the site's time zone only, read through ``rollup_slice``), ``built_from``..``built_through`` are the days
+(the site's own local days) the daily rollup tables (``tracking.rollups``) hold the figures of;
+``tail()`` is the raw remainder. In the site's time zone that is today (and yesterday until it settles);
+in another time zone also the partial site days at either end of the range, since its midnights fall
+inside the site's days.
 ``Query(rollups=False)`` reads everything raw: the reference the rollup tests compare against.
 """
 
@@ -34,10 +36,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from revenue.reports import report_currency
-from tracking import rollup_reads, rollups
+from tracking import rollup_reads, rollups, slices
 from tracking.dimensions import DIMENSIONS
 from tracking.goals import page_regex
-from tracking.models import CustomEvent, Goal, Session, Site, View
+from tracking.models import CustomEvent, Goal, RollupSlice, Session, Site, View
 from tracking.rolldays import local_midnight
 
 PERIODS = ("today", "yesterday", "7d", "30d", "month", "lastmonth", "90d", "12mo", "custom")
@@ -113,11 +115,28 @@ class Query:
         return report_currency(self.site)
 
     @cached_property
+    def rollup_slice(self) -> RollupSlice | None:
+        """The filter slice (``tracking.slices``) serving this query's one filter, in the site's time
+        zone; None without one (or without filters)."""
+        if not self.filters or not self.rollups or getattr(self.tz, "key", None) != self.site.timezone:
+            return None
+        return slices.slice_for(self.site, self.filters)
+
+    def slice_lookups(self, path: str = "") -> dict[str, str]:
+        """The filters as lookups from ``path`` (session dimension = value), to find where the raw tail of
+        a query read through ``rollup_slice`` (or of an unfiltered one: empty) overlaps its built days."""
+        prefix = f"{path}__" if path else ""
+        return {f"{prefix}{dimension}": value for dimension, value in self.filters}
+
+    @cached_property
     def built_days(self) -> tuple[dt.date, dt.date] | None:
         """``(first, last)``: the site's local days read from rollups (None: all raw). Rollups hold no
-        filter combinations, so a filtered query is raw. In the site's time zone the days start at
-        ``start``; in another zone they are the site days wholly inside the range."""
-        if not self.rollups or self.filters or not getattr(settings, "REPORT_ROLLUPS", True):
+        filter combinations, so a filtered query is raw unless a slice serves its filter and has all those
+        days. In the site's time zone the days start at ``start``; in another zone they are the site days
+        wholly inside the range."""
+        if not self.rollups or not getattr(settings, "REPORT_ROLLUPS", True):
+            return None
+        if self.filters and self.rollup_slice is None:
             return None
         site_tz = rollups.site_tz(self.site)
         if getattr(site_tz, "key", None) != self.site.timezone:
@@ -133,6 +152,12 @@ class Query:
             if last < first:
                 return None
         through = rollup_reads.built_through(self.site, site_tz, first, last)
+        if (
+            through is not None
+            and self.rollup_slice
+            and not slices.has_days(self.rollup_slice, first, through)
+        ):
+            return None
         return None if through is None else (first, through)
 
     @property

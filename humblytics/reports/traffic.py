@@ -4,6 +4,10 @@ Settled days come from the daily rollups (``tracking.rollups``), the rest of the
 from the raw tables. A visitor seen both on built days and in the raw tail counts once: the overlap is
 looked up per visitor hash through the (site, visitor_hash, last_seen_at) index, so it costs a few
 index probes per tail visitor, never a scan of the site's sessions.
+
+A query filtered by one value a slice serves (``q.rollup_slice``, ``tracking.slices``) reads the same
+way: its totals and chart from the site's rows of that value, its breakdowns from the slice's rows, and
+its tail's overlap among sessions with that value.
 """
 
 import bisect
@@ -28,6 +32,13 @@ _IN_CHUNK = 2000  # SQLite caps bound parameters
 def _grouped(q: Query) -> GroupedTraffic | None:
     """The grouped figures the dashboard computed for this query (``widgets.overview``), if any."""
     return q.memo.get("grouped_traffic") if q.rollups else None
+
+
+def _total_row(q: Query) -> tuple[str, str]:
+    """The rollup rows of a query's whole traffic: all traffic, or a slice's value."""
+    if q.rollup_slice is None:
+        return rollup_reads.TOTAL, rollup_reads.TOTAL
+    return q.rollup_slice.dimension, q.rollup_slice.value
 
 
 def _session_figures(sessions: QuerySet[Session], overlap: Exists | None = None) -> dict[str, Any]:
@@ -60,6 +71,7 @@ def _earlier_sessions(q: Query, dimension: str | None = None) -> Exists:
             started_at__lt=built_to,
             last_seen_at__gte=built_from,
             **match,
+            **q.slice_lookups(),
         )
     )
 
@@ -74,7 +86,7 @@ def traffic_summary(q: Query) -> dict[str, Any]:
         figures = _session_figures(q.sessions())
         figures["pageviews"] = q.views().count()
         return figures
-    built = rollup_reads.totals(q.site, q.built_from, through)
+    built = rollup_reads.totals(q.site, q.built_from, through, *_total_row(q))
     figures = {
         "visitors": built["visitors"],
         "sessions": built["sessions"],
@@ -166,6 +178,7 @@ def _pages_seen_in(q: Query, window: Window, hashes: set[str]) -> set[tuple[str,
             session__site=q.site,
             session__visitor_hash__in=ordered[i : i + _IN_CHUNK],
             session__last_seen_at__gte=since,
+            **q.slice_lookups("session"),
         )
         for page, session_id, visitor_hash in earlier.values_list(
             "page", "session_id", "session__visitor_hash"
@@ -177,7 +190,7 @@ def _pages_seen_in(q: Query, window: Window, hashes: set[str]) -> set[tuple[str,
 
 def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
     """``{value: {visitors, sessions, pageviews}}`` of the range: built days from rollups, the rest raw."""
-    frame = q.memo.get("traffic_frame") if q.rollups and not q.filters else None
+    frame = q.memo.get("traffic_frame") if q.rollups else None
     if frame is not None:
         return frame[dimension]
     grouped = _grouped(q)
@@ -190,18 +203,22 @@ def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
 
 
 def traffic_frame(q: Query, dimensions: Sequence[str] = DIMENSIONS) -> dict[str, dict[str, dict]] | None:
-    """``traffic_by_value`` of every dimension of an unfiltered range built from rollups (None when it is
-    not): one rollup query for the built days and, for the raw tail, a handful of queries in all
-    instead of three per dimension."""
+    """``traffic_by_value`` of every dimension of a range built from rollups (None when it is not): one
+    rollup query for the built days and, for the raw tail, a handful of queries in all instead of three
+    per dimension."""
     through = q.built_through
     if through is None:
         return None
+    if q.rollup_slice is not None:
+        built = rollup_reads.slice_by_values(q.rollup_slice, dimensions, q.built_from, through)
+    else:
+        built = rollup_reads.by_values(q.site, dimensions, q.built_from, through)
     result = {
         dimension: {
             value: {"visitors": row["visitors"], "sessions": row["sessions"], "pageviews": row["views"]}
             for value, row in by_value.items()
         }
-        for dimension, by_value in rollup_reads.by_values(q.site, dimensions, q.built_from, through).items()
+        for dimension, by_value in built.items()
     }
     tail = q.tail()
     if tail is not None:
@@ -286,6 +303,7 @@ def _built_sessions_of(q: Query, hashes: set[str]):
             started_at__gte=built_from,
             started_at__lt=built_to,
             last_seen_at__gte=built_from,
+            **q.slice_lookups(),
         )
 
 
@@ -335,7 +353,9 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
     starts = bucket_starts(q, granularity)
     first_days = [max(start.date(), q.start) for start in starts]
     result = {start: {"visitors": 0, "sessions": 0, "pageviews": 0} for start in starts}
-    for day, last_day, visitors, sessions, views in rollup_reads.daily_totals(q.site, q.start, through):
+    for day, last_day, visitors, sessions, views in rollup_reads.daily_totals(
+        q.site, q.start, through, *_total_row(q)
+    ):
         index = bisect.bisect_right(first_days, day) - 1
         into = result[starts[index]]
         into["sessions"] += sessions
@@ -370,6 +390,7 @@ def traffic_buckets(q: Query, granularity: str) -> dict[dt.datetime, dict[str, i
                                 started_at__gte=bucket_from,
                                 started_at__lt=tail.start_at,
                                 last_seen_at__gte=bucket_from,
+                                **q.slice_lookups(),
                             )
                         )
                     ),
