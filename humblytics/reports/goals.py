@@ -39,6 +39,7 @@ from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query
 from humblytics.reports.revenue import payments_in_range, ratio
 from tracking import event_rollups, goal_rollups, rollup_reads, slices
+from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.goals import page_regex
 from tracking.models import CustomEvent, Goal, Session, View
 
@@ -489,7 +490,7 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
     for chunk in hash_chunks(hashes):
         if grouped is not None:
             page_hits = []  # counted by the grouped statement (below)
-        elif connection.vendor == "postgresql" and not q.filters:
+        elif connection.vendor == "postgresql" and all(d in SESSION_DIMENSIONS for d, _ in q.filters):
             page_hits = _visitors_page_hits(q, chunk, goals)
         else:
             page_hits = _page_hits(views.filter(among("session__visitor_hash", chunk)), goals)
@@ -506,22 +507,25 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
 
 
 def _visitors_page_hits(q: Query, hashes: list[str], goals: Sequence[Goal]) -> list[dict[str, Any]]:
-    """``_page_hits`` of these visitors' page views in range (unfiltered), on PostgreSQL: a LATERAL
-    lookup per visitor through the (site, visitor_hash, last_seen_at) index, where the planner would
-    otherwise hash-join a scan of every session of the site; the same ``~`` as ``__regex``."""
+    """``_page_hits`` of these visitors' page views in range (unfiltered, or filtered by session values
+    only), on PostgreSQL: a LATERAL lookup per visitor through the (site, visitor_hash, last_seen_at)
+    index, where the planner would otherwise hash-join a scan of every session of the site (or of every
+    view in range); the same ``~`` as ``__regex``."""
     pages = [(i, goal) for i, goal in enumerate(goals) if not is_event(goal)]
     if not pages:
         return []
     counts = ", ".join(f"COUNT(*) FILTER (WHERE v.page ~ %s) AS c{i}" for i, _ in pages)
     sessions, views = Session._meta.db_table, View._meta.db_table
+    # Dimension names are checked against SESSION_DIMENSIONS: our own columns.
+    same = "".join(f" AND s.{connection.ops.quote_name(d)} = %s" for d, _ in q.filters)
     sql = (
         f"SELECT h.visitor_hash, x.* FROM unnest(%s::varchar[]) AS h(visitor_hash) CROSS JOIN LATERAL"  # noqa: S608
         f" (SELECT {counts} FROM {sessions} s JOIN {views} v ON v.session_id = s.id"
-        " WHERE s.site_id = %s AND s.visitor_hash = h.visitor_hash AND s.last_seen_at >= %s"
+        f" WHERE s.site_id = %s AND s.visitor_hash = h.visitor_hash AND s.last_seen_at >= %s{same}"
         " AND v.created_at >= %s AND v.created_at < %s) AS x"
     )
     params = [hashes, *(page_regex(goal.page_pattern) for _, goal in pages)]
-    params += [q.site.pk, q.start_at, q.start_at, q.end_at]
+    params += [q.site.pk, q.start_at, *(value for _, value in q.filters), q.start_at, q.end_at]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [column.name for column in cursor.description]
