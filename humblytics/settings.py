@@ -174,7 +174,7 @@ EVENT_PROP_KEYS_PER_SITE = env_int("EVENT_PROP_KEYS_PER_SITE", 200, minimum=1, m
 REPORT_ROLLUPS = env_bool("REPORT_ROLLUPS", True)
 # Filter slices (tracking/slices.py): the heaviest filter values (at most this many, 0: none) get
 # rollups of their own, so a dashboard filtered by one of them reads rollups too.
-ROLLUP_SLICES = env_int("ROLLUP_SLICES", 8, minimum=0, maximum=64)
+ROLLUP_SLICES = env_int("ROLLUP_SLICES", 12, minimum=0, maximum=64)
 # Report budget (humblytics/reports/budget.py): at most this many reports compute at once across every
 # web worker (PostgreSQL advisory locks), each query stopped after the timeout; ingest keeps the rest.
 REPORT_CONCURRENCY = env_int("REPORT_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2), minimum=1, maximum=64)

@@ -51,8 +51,8 @@ from tracking.models import (
 )
 from tracking.rolldays import chunks, day_runs, local_midnight
 
-SLICE_SHARE = 0.10
-KEEP_SHARE = 0.05
+SLICE_SHARE = 0.15
+KEEP_SHARE = 0.10
 MIN_SESSIONS = 1000  # fewer sessions than this read raw fast enough whatever their share
 CHOOSE_WINDOW = dt.timedelta(days=90)
 CHOOSE_EVERY = dt.timedelta(days=7)
@@ -60,7 +60,7 @@ BUILD_SECONDS = 120
 
 
 def limit() -> int:
-    return max(0, int(getattr(settings, "ROLLUP_SLICES", 8)))
+    return max(0, int(getattr(settings, "ROLLUP_SLICES", 12)))
 
 
 # ----------------------------------------------------------------------------------------- choosing
