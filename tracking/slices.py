@@ -168,14 +168,19 @@ def roll_up_slices(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None =
     patterns = page_patterns(site)
     stamp = digest(patterns)
     have = set(SliceDay.objects.filter(slice__in=slices, goals=stamp).values_list("slice_id", "day"))
-    days = RollupDay.objects.filter(site=site).order_by("day").values_list("day", flat=True)
-    missing = [day for day in days if any((s.pk, day) not in have for s in slices)]
+    days = list(RollupDay.objects.filter(site=site).order_by("day").values_list("day", flat=True))
+    # Slices missing the same days are built together, from one read of each batch: all of them after a
+    # new page goal, a new slice alone.
+    groups: dict[tuple[dt.date, ...], list[RollupSlice]] = defaultdict(list)
+    for rollup_slice in slices:
+        groups[tuple(day for day in days if (rollup_slice.pk, day) not in have)].append(rollup_slice)
     built = 0
-    for first, last in day_runs(missing):
-        if built and time.monotonic() > deadline:
-            break
-        _build(site, tz, slices, patterns, stamp, first, last)
-        built += (last - first).days + 1
+    for missing, group in sorted(groups.items(), key=lambda item: item[0]):
+        for first, last in day_runs(list(missing)):
+            if built and time.monotonic() > deadline:
+                return built
+            _build(site, tz, group, patterns, stamp, first, last)
+            built += (last - first).days + 1
     return built
 
 

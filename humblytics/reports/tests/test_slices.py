@@ -155,3 +155,23 @@ def test_forgotten_traffic_days_forget_their_slice_days(sites):
     assert SliceDay.objects.filter(slice__site=site, day=day).exists()  # rebuilt in the same run
     for first_day, last_day in RANGES:
         assert_all_same_as_raw(sliced(site, first_day, last_day, "device:desktop"))
+
+
+def test_a_new_slice_is_built_alone(sites, monkeypatch):
+    site = sites[0]
+    built(site)
+    before = dict(SliceDay.objects.filter(slice__site=site).values_list("pk", "slice_id"))
+    monkeypatch.setattr(slices, "SLICE_SHARE", 0.22)
+    RollupState.objects.filter(site=site).update(slices_chosen_at=None)
+    built(site, hours=5)
+    new = RollupSlice.objects.filter(site=site).exclude(pk__in=set(before.values()))
+    assert new.exists()
+    # The old slices' days were left as they were; the new ones have every built day.
+    assert set(
+        SliceDay.objects.filter(slice__site=site).exclude(slice__in=new).values_list("pk", flat=True)
+    ) == set(before)
+    for rollup_slice in new:
+        assert rollup_slice.days.count() == RollupDay.objects.filter(site=site).count()
+        q = sliced(site, 0, DAYS - 1, f"{rollup_slice.dimension}:{rollup_slice.value}")
+        assert q.rollup_slice == rollup_slice and q.built_through is not None
+        assert_all_same_as_raw(q)
