@@ -119,18 +119,19 @@ def slice_for(site: Site, filters: tuple[tuple[str, str], ...]) -> RollupSlice |
 def has_days(rollup_slice: RollupSlice, first: dt.date, through: dt.date) -> bool:
     """Whether every built traffic day of ``first``..``through`` is a built day of the slice, for the
     site's current page goals."""
-    site = rollup_slice.site
-    days = RollupDay.objects.filter(site=site, day__gte=first, day__lte=through).count()
+    traffic_days = RollupDay.objects.filter(site=rollup_slice.site_id, day__gte=first, day__lte=through)
     built = SliceDay.objects.filter(
-        slice=rollup_slice, day__gte=first, day__lte=through, goals=digest(page_patterns(site))
-    ).count()
-    return built == days
+        slice=rollup_slice,
+        day__in=traffic_days.values("day"),
+        goals=digest(page_patterns(rollup_slice.site_id)),
+    )
+    return built.count() == traffic_days.count()
 
 
 # ---------------------------------------------------------------------------------------- the writer
 
 
-def page_patterns(site: Site) -> list[str]:
+def page_patterns(site: Site | int) -> list[str]:
     return sorted(
         set(Goal.objects.filter(site=site, kind=Goal.Kind.PAGE).values_list("page_pattern", flat=True))
     )
