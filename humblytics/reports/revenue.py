@@ -7,15 +7,14 @@ mixed. A payment counts by its charge time; its refunds and lost disputes reduce
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
-from humblytics.reports.query import Query, bucket_starts
+from humblytics.reports.query import Query
 from revenue.models import Payment
 from tracking.dimensions import SESSION_DIMENSIONS
 
@@ -95,8 +94,6 @@ class PaymentFrame:
     # ``(visitor hash, net)`` of the attributed payments: the Goals panel's revenue of converting
     # visitors starts from them instead of joining the payments to their sessions again.
     payers: list[tuple[str, int]]
-    # ``(created_at, net)`` of every payment: the chart's revenue buckets.
-    times: list[tuple[dt.datetime, int]] = field(default_factory=list)
 
 
 _FRAME_COLUMNS = (
@@ -109,10 +106,8 @@ _FRAME_COLUMNS = (
     "own_view",
     "matched_view__page",
     *(f"session__{d}" for d in SESSION_DIMENSIONS),
-    "created_at",
 )
 _NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE = range(8)
-_CREATED = len(_FRAME_COLUMNS) - 1
 
 
 def payment_frame(q: Query) -> PaymentFrame:
@@ -138,7 +133,7 @@ def payment_frame(q: Query) -> PaymentFrame:
         {row[_HASH] for row in attributed if row[_OWN_SESSION] or ("", row[_HASH], "") in in_range}
     )
     by_dimension = {}
-    for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):  # not _CREATED
+    for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):
         if dimension == "page":
 
             def converted(row, value):
@@ -150,8 +145,7 @@ def payment_frame(q: Query) -> PaymentFrame:
 
         by_dimension[dimension] = _group_by_value(attributed, index, converted)
     payers = [(row[_HASH], row[_NET]) for row in attributed]
-    times = [(row[_CREATED], row[_NET]) for row in rows]
-    return PaymentFrame(totals=totals, by_dimension=by_dimension, payers=payers, times=times)
+    return PaymentFrame(totals=totals, by_dimension=by_dimension, payers=payers)
 
 
 def _frame_rows(q: Query) -> list[tuple]:
@@ -311,20 +305,6 @@ def revenue_by_dimension(
 def revenue_timeseries(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """Net revenue and payment count of ``payments_in_range`` per bucket, keyed like
     ``humblytics.reports.query.bucket_starts`` (naive local datetimes in ``q.tz``)."""
-    frame = _frame(q)
-    if frame is not None:
-        # The dashboard's payments, bucketed here: a bucket starts at the latest start at or before the
-        # payment's local time, as ``Trunc`` in ``q.tz`` cuts it (a repeated DST hour is one bucket).
-        starts = bucket_starts(q, granularity)
-        buckets: dict[dt.datetime, dict[str, int]] = {}
-        for created_at, net in frame.times:
-            local = created_at.astimezone(q.tz).replace(tzinfo=None)
-            into = buckets.setdefault(
-                starts[bisect.bisect_right(starts, local) - 1], {"revenue": 0, "payments": 0}
-            )
-            into["revenue"] += net
-            into["payments"] += 1
-        return buckets
     rows = (
         payments_in_range(q)
         .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))
