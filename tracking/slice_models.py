@@ -27,11 +27,13 @@ class RollupSlice(models.Model):
 
 class SliceDay(models.Model):
     """A built local day of a slice: its ``SliceRollup`` rows are complete for the traffic day of the
-    same date (``RollupDay``) and for the page goal patterns whose digest is ``goals``."""
+    same date built at ``traffic_built_at`` (``RollupDay.built_at``: a traffic day rebuilt since, for
+    whatever reason, makes this day stale) and for the page goal patterns whose digest is ``goals``."""
 
     slice = models.ForeignKey(RollupSlice, on_delete=models.CASCADE, related_name="days")
     day = models.DateField()
     goals = models.BigIntegerField()
+    traffic_built_at = models.DateTimeField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["slice", "day"], name="sliceday_unique_day")]
@@ -55,7 +57,16 @@ class SliceRollup(models.Model):
     views = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["slice", "dimension", "day"], name="slicerollup_slice_dim_day")]
+        indexes = [
+            models.Index(fields=["slice", "dimension", "day"], name="slicerollup_slice_dim_day"),
+            models.Index(fields=["slice", "day"], name="slicerollup_slice_day"),
+            # Rows pointing back at an earlier day: found when that day is forgotten.
+            models.Index(
+                fields=["slice", "last_day"],
+                condition=models.Q(last_day__isnull=False),
+                name="slicerollup_slice_last_day",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.dimension}={self.value!r} of {self.slice_id}"

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 
 from tracking import rollups
 from tracking.dimensions import SESSION_DIMENSIONS
@@ -117,15 +117,24 @@ def slice_for(site: Site, filters: tuple[tuple[str, str], ...]) -> RollupSlice |
 
 
 def has_days(rollup_slice: RollupSlice, first: dt.date, through: dt.date) -> bool:
-    """Whether every built traffic day of ``first``..``through`` is a built day of the slice, for the
-    site's current page goals."""
+    """Whether every built traffic day of ``first``..``through`` is a built day of the slice, made from
+    that very build of the traffic day and for the site's current page goals."""
     traffic_days = RollupDay.objects.filter(site=rollup_slice.site_id, day__gte=first, day__lte=through)
     built = SliceDay.objects.filter(
+        _current(rollup_slice.site_id),
         slice=rollup_slice,
-        day__in=traffic_days.values("day"),
+        day__gte=first,
+        day__lte=through,
         goals=digest(page_patterns(rollup_slice.site_id)),
     )
     return built.count() == traffic_days.count()
+
+
+def _current(site: Site | int) -> Exists:
+    """The slice day's traffic day is built, and was built when the slice day was."""
+    return Exists(
+        RollupDay.objects.filter(site=site, day=OuterRef("day"), built_at=OuterRef("traffic_built_at"))
+    )
 
 
 # ---------------------------------------------------------------------------------------- the writer
@@ -142,13 +151,10 @@ def digest(patterns: list[str]) -> int:
 
 
 def forget_stale(site: Site) -> int:
-    """Forget slice days whose traffic day is no longer built, and the later days whose rows point back at
-    one of them. Returns the days forgotten."""
+    """Forget slice days whose traffic day is no longer built or was built again since, and the later days
+    whose rows point back at one of them. Returns the days forgotten."""
     slices = RollupSlice.objects.filter(site=site)
-    built = RollupDay.objects.filter(site=site).values("day")
-    stale = set(
-        SliceDay.objects.filter(slice__in=slices).exclude(day__in=built).values_list("day", flat=True)
-    )
+    stale = set(SliceDay.objects.filter(~_current(site), slice__in=slices).values_list("day", flat=True))
     if not stale:
         return 0
     dependent = SliceRollup.objects.filter(slice__in=slices, last_day__in=sorted(stale))
@@ -168,8 +174,16 @@ def roll_up_slices(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None =
         return 0
     patterns = page_patterns(site)
     stamp = digest(patterns)
-    have = set(SliceDay.objects.filter(slice__in=slices, goals=stamp).values_list("slice_id", "day"))
-    days = list(RollupDay.objects.filter(site=site).order_by("day").values_list("day", flat=True))
+    # Read before the raw rows: a traffic day rebuilt meanwhile leaves these slice days stale, not wrong.
+    traffic_built = dict(RollupDay.objects.filter(site=site).values_list("day", "built_at"))
+    days = sorted(traffic_built)
+    have = {
+        (slice_id, day)
+        for slice_id, day, built_at in SliceDay.objects.filter(slice__in=slices, goals=stamp).values_list(
+            "slice_id", "day", "traffic_built_at"
+        )
+        if traffic_built.get(day) == built_at
+    }
     # Slices missing the same days are built together, from one read of each batch: all of them after a
     # new page goal, a new slice alone.
     groups: dict[tuple[dt.date, ...], list[RollupSlice]] = defaultdict(list)
@@ -180,7 +194,7 @@ def roll_up_slices(site: Site, tz: zoneinfo.ZoneInfo, *, seconds: float | None =
         for first, last in day_runs(list(missing)):
             if built and time.monotonic() > deadline:
                 return built
-            _build(site, tz, group, patterns, stamp, first, last)
+            _build(site, tz, group, (patterns, stamp, traffic_built), first, last)
             built += (last - first).days + 1
     return built
 
@@ -208,11 +222,13 @@ def _build(
     site: Site,
     tz: zoneinfo.ZoneInfo,
     slices: list[RollupSlice],
-    patterns: list[str],
-    stamp: int,
+    marks: tuple[list[str], int, dict[dt.date, dt.datetime]],
     first: dt.date,
     last: dt.date,
 ) -> None:
+    """Build the slices' days ``first``..``last``; ``marks``: the page goal patterns, their digest and
+    the traffic days' ``built_at``."""
+    patterns = marks[0]
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     bounds = [local_midnight(day, tz) for day in [*days, last + dt.timedelta(days=1)]]
 
@@ -243,7 +259,7 @@ def _build(
     for session_id, created_at, name, visitor_hash in events:
         for i in members.of(info[session_id][1]):
             _count(rows, last_seen, (f"{i}/event", name), visitor_hash, day_of(created_at))
-    _replace(slices, days, rows, stamp)
+    _replace(slices, days, rows, marks)
 
 
 def _count(rows: dict, last_seen: dict, key: tuple[str, str], visitor_hash: str, day: dt.date) -> None:
@@ -314,7 +330,7 @@ def _last_seen_before(
     return last_seen
 
 
-def _replace(slices: list[RollupSlice], days: list[dt.date], rows: dict, stamp: int) -> None:
+def _replace(slices: list[RollupSlice], days: list[dt.date], rows: dict, marks: tuple) -> None:
     """Replace the slices' rows and markers of ``days`` in one transaction."""
     first, last = days[0], days[-1]
     made = []
@@ -338,6 +354,11 @@ def _replace(slices: list[RollupSlice], days: list[dt.date], rows: dict, stamp: 
         SliceRollup.objects.filter(slice__in=slices, day__range=(first, last)).delete()
         SliceDay.objects.filter(slice__in=slices, day__range=(first, last)).delete()
         SliceRollup.objects.bulk_create(made, batch_size=5000)
+        _patterns, stamp, traffic_built = marks
         SliceDay.objects.bulk_create(
-            [SliceDay(slice=s, day=day, goals=stamp) for s in slices for day in days]
+            [
+                SliceDay(slice=s, day=day, goals=stamp, traffic_built_at=traffic_built[day])
+                for s in slices
+                for day in days
+            ]
         )

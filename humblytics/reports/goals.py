@@ -21,6 +21,10 @@ figures are right at once. The Events list reads ``EventDaily`` (``tracking.even
 way when every settled day of the range is built, else one grouped query over the range's custom
 events; properties are always raw. The number of queries does not grow with the number of goals: all
 page goals are conditional aggregates of one statement, all event goals one grouped query.
+
+A range filtered by a value a filter slice serves (``q.rollup_slice``, ``tracking.slices``) reads its
+goals and Events list from the slice's ``event`` and ``goal`` rows the same way (the tail's overlap
+looked up among sessions with that value); the revenue of its converting visitors is read raw.
 """
 
 import datetime as dt

@@ -10,8 +10,8 @@ import pytest
 from humblytics.reports import widgets
 from humblytics.reports.tests.test_goals_rollups import add_events, add_goals, assert_goals_same_as_raw
 from humblytics.reports.tests.test_rollups import DAYS, START, after, assert_same_as_raw, make_site, query
-from tracking import rollups, slices
-from tracking.models import Goal, RollupDay, RollupSlice, RollupState, SliceDay, SliceRollup, View
+from tracking import rolldays, rollups, slices
+from tracking.models import Goal, RollupDay, RollupSlice, RollupState, Session, SliceDay, SliceRollup, View
 
 RANGES = [(0, DAYS - 1), (-5, DAYS + 3), (3, 3), (2, 9), (10, DAYS)]
 
@@ -175,3 +175,37 @@ def test_a_new_slice_is_built_alone(sites, monkeypatch):
         q = sliced(site, 0, DAYS - 1, f"{rollup_slice.dimension}:{rollup_slice.value}")
         assert q.rollup_slice == rollup_slice and q.built_through is not None
         assert_all_same_as_raw(q)
+
+
+def test_first_appearances_carry_across_build_batches(sites, monkeypatch):
+    """Days built in batches of four: a visitor's first appearance with a value is looked up in the
+    raw rows before each batch."""
+    monkeypatch.setattr(rolldays, "BATCH_DAYS", 4)
+    monkeypatch.setattr(rollups, "BATCH_DAYS", 4)
+    site = sites[1]
+    built(site)
+    assert SliceDay.objects.filter(slice__site=site).exists()
+    for value in ("device:desktop", "browser:Chrome"):
+        for first, last in RANGES:
+            assert_all_same_as_raw(sliced(site, first, last, value))
+
+
+def test_a_traffic_day_rebuilt_behind_the_slices_back_is_read_raw_until_they_follow(sites, monkeypatch):
+    """Sessions changed and their days rebuilt in a run that had already looked for stale slice days (a
+    reclassify meanwhile): the slice days were made from the old build, so they are not read."""
+    site = sites[0]
+    built(site)
+    later = rollups.local_midnight(START + dt.timedelta(days=10), site.tzinfo)
+    Session.objects.filter(site=site, device="mobile", started_at__gte=later).update(device="desktop")
+    RollupDay.objects.filter(site=site, day__gte=START + dt.timedelta(days=10)).delete()
+    with monkeypatch.context() as patched:
+        patched.setattr(slices, "forget_stale", lambda site: 0)
+        patched.setattr(slices, "roll_up_slices", lambda site, tz: 0)
+        built(site, hours=5)
+    q = sliced(site, 0, DAYS - 1, "device:desktop")
+    assert q.rollup_slice is not None and q.built_through is None
+    assert_all_same_as_raw(q)
+    built(site, hours=6)
+    q = sliced(site, 0, DAYS - 1, "device:desktop")
+    assert q.built_through is not None
+    assert_all_same_as_raw(q)
