@@ -259,7 +259,7 @@ def _contiguous_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 
 
 @dataclass
-class _Counts:
+class Counts:
     visitors: int = 0
     sessions: int = 0
     views: int = 0
@@ -294,6 +294,12 @@ _LastSeen = dict[tuple, dt.date]
 _SlotKey = tuple[dt.datetime, dt.datetime | None]
 
 
+def in_key_order(rows: dict[_RowKey, Counts]) -> list[tuple[_RowKey, Counts]]:
+    """The rows by (dimension, value, day, last_day), a null ``last_day`` first: a deterministic write
+    order."""
+    return sorted(rows.items(), key=lambda item: (*item[0][:3], item[0][3] or dt.date.min))
+
+
 def _build_locked(
     site: Site,
     days: list[dt.date],
@@ -307,7 +313,7 @@ def _build_locked(
     last_seen = _last_seen_before(
         site, start_at, {visitor_hash for visitor_hash, _ in info.values()}, local_day
     )
-    rows: dict[_RowKey, _Counts] = defaultdict(_Counts)
+    rows: dict[_RowKey, Counts] = defaultdict(Counts)
     sessions_per_day = count_sessions(sessions, day_of, last_seen, rows)
     views_per_day = count_views(views, info, day_of, last_seen, rows)
     slot_rows = _count_slots(sessions, views, last_seen)
@@ -389,7 +395,7 @@ def count_sessions(
     sessions: list[tuple],
     day_of: _DayOf,
     last_seen: _LastSeen,
-    rows: dict[_RowKey, _Counts],
+    rows: dict[_RowKey, Counts],
     pairs: Pairs = site_pairs,
 ) -> dict[dt.date, int]:
     """Add each session to its ``pairs`` rows of its start day; returns sessions per day. A visitor's
@@ -419,7 +425,7 @@ def count_views(
     info: dict[int, tuple[str, tuple]],
     day_of: _DayOf,
     last_seen: _LastSeen,
-    rows: dict[_RowKey, _Counts],
+    rows: dict[_RowKey, Counts],
     pairs: Pairs = site_pairs,
     pages: Callable[[tuple], Iterable[str]] = site_pages,
 ) -> dict[dt.date, int]:
@@ -450,11 +456,11 @@ def count_views(
     return views_per_day
 
 
-def _count_slots(sessions: list[tuple], views: list[tuple], last_seen: _LastSeen) -> dict[_SlotKey, _Counts]:
+def _count_slots(sessions: list[tuple], views: list[tuple], last_seen: _LastSeen) -> dict[_SlotKey, Counts]:
     """The SlotRollup rows of the batch: sessions started and views made per slot (on its ``last_slot``
     null row), and each hash's first appearance in a slot on the row of the slot it last started a
     session in. Sessions come in start order, so ``last_seen`` moves forward only."""
-    rows: dict[_SlotKey, _Counts] = defaultdict(_Counts)
+    rows: dict[_SlotKey, Counts] = defaultdict(Counts)
     for _sid, visitor_hash, started_at, *_rest in sessions:
         slot = slot_of(started_at)
         rows[(slot, None)].sessions += 1
@@ -474,8 +480,8 @@ def _replace_days(
     site: Site,
     days: list[dt.date],
     span: tuple[dt.datetime, dt.datetime],
-    rows: dict[_RowKey, _Counts],
-    slot_rows: dict[_SlotKey, _Counts],
+    rows: dict[_RowKey, Counts],
+    slot_rows: dict[_SlotKey, Counts],
     views_per_day: dict[dt.date, int],
     sessions_per_day: dict[dt.date, int],
 ) -> None:
@@ -486,9 +492,7 @@ def _replace_days(
     SlotRollup.objects.filter(site=site, slot__gte=span[0], slot__lt=span[1]).delete()
     RollupDay.objects.filter(site=site, day__range=(first, last)).delete()
     # Sorted keys: a deterministic write order (one writer per site holds the claim anyway).
-    ordered = sorted(
-        rows.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3] or dt.date.min)
-    )
+    ordered = in_key_order(rows)
     DailyRollup.objects.bulk_create(
         [
             DailyRollup(

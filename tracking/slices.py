@@ -60,7 +60,7 @@ BUILD_SECONDS = 120
 
 
 def limit() -> int:
-    return max(0, int(getattr(settings, "ROLLUP_SLICES", 12)))
+    return settings.ROLLUP_SLICES
 
 
 # ----------------------------------------------------------------------------------------- choosing
@@ -248,7 +248,7 @@ def _build(
     matcher = _Matcher(patterns)
     hashes = {visitor_hash for visitor_hash, _ in info.values()} | {row[3] for row in events}
     last_seen = _last_seen_before(site, bounds[0], hashes, tz, members, matcher)
-    rows: dict = defaultdict(rollups._Counts)
+    rows: dict = defaultdict(rollups.Counts)
     rollups.count_sessions(sessions, day_of, last_seen, rows, pairs=members.pairs)
     rollups.count_views(views, info, day_of, last_seen, rows, pairs=members.pairs, pages=members.pages)
     for session_id, created_at, page in views:
@@ -334,9 +334,7 @@ def _replace(slices: list[RollupSlice], days: list[dt.date], rows: dict, marks: 
     """Replace the slices' rows and markers of ``days`` in one transaction."""
     first, last = days[0], days[-1]
     made = []
-    for (key, value, day, last_day), counts in sorted(
-        rows.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3] or dt.date.min)
-    ):
+    for (key, value, day, last_day), counts in rollups.in_key_order(rows):
         index, dimension = key.split("/", 1)
         made.append(
             SliceRollup(
