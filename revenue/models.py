@@ -379,3 +379,43 @@ class StripeObject(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class PaymentFact(models.Model):
+    """What the dashboard needs of an attributed payment's session and view, copied by the rollup job
+    (``revenue.facts``) once the session's local day is built, so a year of revenue breakdowns reads
+    the payments and these rows instead of joining them to every session and view of the site.
+
+    A fact is read only while it still describes its payment: the same ``session_id`` and
+    ``matched_view_id`` as the payment, and the session's traffic day built at ``day_built_at`` (a day
+    rebuilt since, by ``reclassify``, late rows or a new time zone, may have changed the session).
+    """
+
+    payment = models.OneToOneField(Payment, on_delete=models.CASCADE, primary_key=True, related_name="fact")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    session_id = models.BigIntegerField()
+    matched_view_id = models.BigIntegerField(null=True)
+    day = models.DateField(help_text="The session's local start day")
+    day_built_at = models.DateTimeField(help_text="RollupDay.built_at of that day when copied")
+    visitor_hash = models.CharField(max_length=32)
+    started_at = models.DateTimeField()
+    view_session_id = models.BigIntegerField(null=True)
+    view_at = models.DateTimeField(null=True)
+    page = models.CharField(max_length=500, blank=True)
+    channel = models.CharField(max_length=32)
+    referrer = models.CharField(max_length=253, blank=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    entry_page = models.CharField(max_length=500)
+    exit_page = models.CharField(max_length=500)
+    country = models.CharField(max_length=2, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    device = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["site", "day"], name="paymentfact_site_day")]
+
+    def __str__(self) -> str:
+        return f"fact of payment {self.payment_id}"

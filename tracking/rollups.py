@@ -61,6 +61,9 @@ from tracking.rollup_reads import TOTAL, built_months, month_end
 SETTLE = dt.timedelta(hours=1)  # twice the session idle timeout: late beacons and open sessions
 LOCK_TTL = dt.timedelta(minutes=15)
 ROLLUP_MODELS = (DailyRollup, SlotRollup, MonthRollup, SliceDay, SliceRollup, *goal_rollups.GOAL_MODELS)
+# What other apps derive from built days (``revenue.facts``: payment facts), registered by their app
+# config: each is called with (site, time zone) after the days are built, under the run's claim.
+FOLLOWERS: list[Callable[[Site, zoneinfo.ZoneInfo], object]] = []
 
 
 def site_tz(site: Site) -> zoneinfo.ZoneInfo:
@@ -108,6 +111,8 @@ def roll_up_site(site_id: int, now: dt.datetime) -> int:
         goal_days = goal_rollups.roll_up_goals(site, tz, statistics=False)
         slices.choose(site, now)
         slice_days = slices.roll_up_slices(site, tz)
+        for follow in FOLLOWERS:
+            follow(site, tz)
         if built + goal_days + slice_days + 30 * months > ANALYZE_AFTER_DAYS:
             analyze(ROLLUP_MODELS)
     finally:

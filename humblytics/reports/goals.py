@@ -35,9 +35,10 @@ from functools import reduce
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, F, Q
 from django.db.models.functions import Trunc
 
+from humblytics.reports import payment_facts
 from humblytics.reports.grouped import GroupedTraffic
 from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query
@@ -441,17 +442,12 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
         q.site, [goal.pk for goal in goals], q.built_from, q.built_through
     )
     frame = q.memo.get("payment_frame")
-    if frame is not None:
+    if frame is not None and frame.payers_read:
         # The dashboard read its payers already (the payment frame): look only their hashes up.
         return _revenue_of(frame.payers, built, tail_pairs, goals)
     if connection.vendor != "postgresql":
         return _revenue_of(list(payers.values_list("session__visitor_hash", "net")), built, tail_pairs, goals)
-    # The payer's hash by primary key, one index probe per payment: a join would hash every session of
-    # the site for a year's thousands of payments.
-    own_hash = Subquery(Session.objects.filter(pk=OuterRef("session_id")).values("visitor_hash")[:1])
-    payers_sql, payers_params = (
-        payers.annotate(payer_hash=own_hash).values_list("payer_hash", "net").query.sql_with_params()
-    )
+    payers_sql, payers_params = payment_facts.payers_statement(q, payers)
     built_sql, built_params = built.values_list("goal_id", "visitor_hash").query.sql_with_params()
     # Both inner statements are Django's (their values are parameters): nothing here comes from input.
     sql = (

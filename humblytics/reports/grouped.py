@@ -82,7 +82,7 @@ def traffic(
         return None
     starts = None if granularity == "hour" else bucket_starts(q, granularity)
     sql, params = _statement(q, granularity, starts, [page_regex(p) for p in page_goals], list(payers))
-    figures = _assemble(granularity, _run(sql, params), starts, list(page_goals))
+    figures = _assemble(granularity, run_statement(sql, params), starts, list(page_goals))
     return replace(figures, payers=frozenset(payers))
 
 
@@ -193,9 +193,9 @@ def _goal_parts(goal_regexes: list[str], payers: list[str]) -> tuple[str, list]:
     return sql, [payers]
 
 
-def _run(sql: str, params: list) -> list[tuple]:
-    """Run ``sql`` with ``_SETTINGS``, then set back what the transaction had (a failing statement rolls
-    the savepoint back, which restores them too)."""
+def run_statement(sql: str, params: list) -> list[tuple]:
+    """Run ``sql`` with ``_SETTINGS`` (work_mem, no JIT, no merge joins), then set back what the
+    transaction had (a failing statement rolls the savepoint back, which restores them too)."""
     names = list(_SETTINGS)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(['current_setting(%s)'] * len(names))}", names)

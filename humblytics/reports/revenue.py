@@ -8,12 +8,17 @@ mixed. A payment counts by its charge time; its refunds and lost disputes reduce
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from django.conf import settings
+from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 
+from humblytics.reports import payment_facts
 from humblytics.reports.query import Query
 from revenue.models import Payment
 from tracking.dimensions import SESSION_DIMENSIONS
@@ -91,9 +96,18 @@ class PaymentFrame:
 
     totals: dict[str, int]
     by_dimension: dict[str, dict[str, dict[str, int]]]
-    # ``(visitor hash, net)`` of the attributed payments: the Goals panel's revenue of converting
-    # visitors starts from them instead of joining the payments to their sessions again.
-    payers: list[tuple[str, int]]
+    # Reads ``payers`` when first asked (the frame from payment facts does not fetch every payment).
+    load_payers: Callable[[], list[tuple[str, int]]]
+
+    @cached_property
+    def payers(self) -> list[tuple[str, int]]:
+        """``(visitor hash, net)`` of the attributed payments: the Goals panel's revenue of converting
+        visitors starts from them instead of joining the payments to their sessions again."""
+        return self.load_payers()
+
+    @property
+    def payers_read(self) -> bool:
+        return "payers" in self.__dict__
 
 
 _FRAME_COLUMNS = (
@@ -117,6 +131,8 @@ def payment_frame(q: Query) -> PaymentFrame:
     that session is a view of the filtered range. A ``page`` or ``goal`` filter holds for a payment's
     session at any time but for traffic only in range, so then every payer is looked up, as
     ``_paid_by_range_visitor`` does."""
+    if not q.filters and connection.vendor == "postgresql" and getattr(settings, "REPORT_ROLLUPS", True):
+        return _fact_frame(q)
     rows = _frame_rows(q)
     if any(dimension not in SESSION_DIMENSIONS for dimension, _ in q.filters):
         rows = [(*row[:_OWN_SESSION], False, False, *row[_FIRST_VALUE:]) for row in rows]
@@ -134,18 +150,64 @@ def payment_frame(q: Query) -> PaymentFrame:
     )
     by_dimension = {}
     for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):
-        if dimension == "page":
-
-            def converted(row, value):
-                return row[_OWN_VIEW] or (value is not None and (row[_HASH], value) in pages_in_range)
-        else:
-
-            def converted(row, value, dimension=dimension):
-                return row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
-
+        converted = _converted(dimension, in_range, pages_in_range)
         by_dimension[dimension] = _group_by_value(attributed, index, converted)
     payers = [(row[_HASH], row[_NET]) for row in attributed]
-    return PaymentFrame(totals=totals, by_dimension=by_dimension, payers=payers)
+    return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: payers)
+
+
+def _converted(dimension: str, in_range: set, pages_in_range: set) -> Callable[[tuple, Any], bool]:
+    """Whether a frame row's payer was a visitor of the range with ``value`` of ``dimension``."""
+    if dimension == "page":
+        return lambda row, value: (
+            row[_OWN_VIEW] or (value is not None and (row[_HASH], value) in pages_in_range)
+        )
+    return lambda row, value: row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
+
+
+def _fact_frame(q: Query) -> PaymentFrame:
+    """``payment_frame`` of an unfiltered range on PostgreSQL from payment facts
+    (``humblytics.reports.payment_facts``): the statement sums every group and counts its single
+    payers; the payments it returns (repeat payers, a session or view outside the range) are counted
+    here, skipping what it counted already."""
+    totals = payments_in_range(q).aggregate(
+        revenue=Sum("net"), gross=Sum("settlement_amount"), refunded=Sum("refunded"), payments=Count("id")
+    )
+    groups = payment_facts.read(q)
+    # As _FRAME_COLUMNS rows (gross and refunded are in the totals already), and whether single.
+    rows = [(net, 0, 0, *rest[:4], *rest[5:]) for net, *rest in groups.rows]
+    single = [rest[4] for _, *rest in groups.rows]
+    in_range, pages_in_range = _later_payers_in_range(q, rows)
+    counted = {row[_HASH] for row, one in zip(rows, single, strict=True) if one and row[_OWN_SESSION]}
+    totals["attributed"] = groups.attributed
+    totals["converters"] = groups.converters + len(
+        {
+            row[_HASH]
+            for row in rows
+            if row[_HASH] not in counted and (row[_OWN_SESSION] or ("", row[_HASH], "") in in_range)
+        }
+    )
+    by_dimension = {}
+    for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):
+        own = _OWN_VIEW if dimension == "page" else _OWN_SESSION
+        # The statement counted a single payer whose payment counts; the rest are counted here.
+        left = [row for row, one in zip(rows, single, strict=True) if not (one and row[own])]
+        extra = _group_by_value(left, index, _converted(dimension, in_range, pages_in_range), merge=False)
+        result: dict[str, dict[str, int]] = {}
+        for value, (revenue, payments, converters) in groups.by_dimension[dimension].items():
+            into = result.setdefault(value or "", {"revenue": 0, "payments": 0, "converters": 0})
+            into["revenue"] += revenue
+            into["payments"] += payments
+            into["converters"] += converters + extra.get(value, 0)
+        by_dimension[dimension] = _by_revenue(result)
+    return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: _fact_payers(q))
+
+
+def _fact_payers(q: Query) -> list[tuple[str, int]]:
+    sql, params = payment_facts.payers_statement(q, Payment.objects.none())
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _frame_rows(q: Query) -> list[tuple]:
@@ -192,8 +254,9 @@ def _later_payers_in_range(
     return in_range, pages_in_range
 
 
-def _group_by_value(attributed: list[tuple], index: int, converted) -> dict[str, dict[str, int]]:
-    """``{value: {revenue, payments, converters}}`` of column ``index``, most revenue first."""
+def _group_by_value(attributed: list[tuple], index: int, converted, *, merge: bool = True):
+    """``{value: {revenue, payments, converters}}`` of column ``index``, most revenue first; with
+    ``merge=False`` only ``{raw value: converters}``."""
     groups: dict[Any, list] = {}
     for row in attributed:
         value = row[index]
@@ -204,6 +267,8 @@ def _group_by_value(attributed: list[tuple], index: int, converted) -> dict[str,
         group[1] += 1
         if converted(row, value):
             group[2].add(row[_HASH])
+    if not merge:
+        return {value: len(converters) for value, (_, _, converters) in groups.items()}
     result: dict[str, dict[str, int]] = {}
     for value, (revenue, payments, converters) in groups.items():
         # A payment whose view was deleted has no page: it joins the empty value.
@@ -211,6 +276,10 @@ def _group_by_value(attributed: list[tuple], index: int, converted) -> dict[str,
         into["revenue"] += revenue
         into["payments"] += payments
         into["converters"] += len(converters)
+    return _by_revenue(result)
+
+
+def _by_revenue(result: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return dict(sorted(result.items(), key=lambda item: (-item[1]["revenue"], -item[1]["payments"], item[0])))
 
 

@@ -1,0 +1,142 @@
+"""The unfiltered payment frame on PostgreSQL from payment facts (``revenue.facts``): one statement
+groups the range's attributed payments by every dimension, their session and view values read from
+their facts, or from the session and view themselves for the few without a current fact (today's).
+
+Converters are distinct payer hashes, which a hash aggregate cannot count. Most payers pay once in a
+range: a hash with a single payment in range is one converter of its row wherever that payment counts,
+so the statement counts those rows (``single``), and returns the rest as rows (repeat payers, and
+payments whose session or view is outside the range, which need the later-payer lookup) for
+``humblytics.reports.revenue`` to count their hashes in Python, as the raw frame does. Both counts are
+of disjoint hashes, so their sum is the distinct count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from humblytics.reports.grouped import run_statement
+from humblytics.reports.query import Query
+from revenue.models import Payment, PaymentFact
+from tracking.dimensions import SESSION_DIMENSIONS
+from tracking.models import RollupDay, Session, View
+
+GROUPED = ("page", *SESSION_DIMENSIONS)
+_FULL = (1 << len(GROUPED)) - 1  # GROUPING() of the () set: every column left out
+
+
+@dataclass(frozen=True)
+class FactGroups:
+    """``totals``: attributed net and converters counted in SQL; ``by_dimension[d][value]``:
+    ``[revenue, payments, converters counted in SQL]``; ``rows``: the payments left to count in Python,
+    as ``(net, session_id, hash, own_session, own_view, single, page, *session values)``."""
+
+    attributed: int
+    converters: int
+    by_dimension: dict[str, dict[str | None, list[int]]]
+    rows: list[tuple]
+
+
+def read(q: Query) -> FactGroups:
+    sql, params = _statement(q)
+    attributed = converters = 0
+    by_dimension: dict[str, dict[str | None, list[int]]] = {dimension: {} for dimension in GROUPED}
+    rows = []
+    for kind, grouping, *values, revenue, payments, own_single, view_single in run_statement(sql, params):
+        if kind == "r":
+            rows.append(tuple(values))
+            continue
+        if grouping == _FULL:
+            attributed, converters = int(revenue or 0), own_single
+            continue
+        index = next(i for i in range(len(GROUPED)) if grouping == _FULL ^ (1 << (len(GROUPED) - 1 - i)))
+        dimension = GROUPED[index]
+        value = values[_VALUES + index]
+        counted = view_single if dimension == "page" else own_single
+        by_dimension[dimension][value] = [int(revenue or 0), payments, counted]
+    return FactGroups(attributed=attributed, converters=converters, by_dimension=by_dimension, rows=rows)
+
+
+# In a result row, after kind and grouping: net, session_id, hash, own, own_view, single, then the values.
+_VALUES = 6
+
+
+def payers_statement(q: Query, payers: QuerySet[Payment]) -> tuple[str, list]:
+    """``(visitor_hash, net)`` of the range's attributed payments (``payers``), as SQL and parameters:
+    unfiltered, their hashes from their facts; filtered, each payer's hash by primary key, one index
+    probe per payment (a join would hash every session of the site for a year's thousands of payments)."""
+    if q.filters:
+        own_hash = Subquery(Session.objects.filter(pk=OuterRef("session_id")).values("visitor_hash")[:1])
+        return payers.annotate(payer_hash=own_hash).values_list("payer_hash", "net").query.sql_with_params()
+    rows, params = _rows(q)
+    return f"WITH {rows} SELECT h, net FROM r", params  # noqa: S608  (see _rows)
+
+
+def _statement(q: Query) -> tuple[str, list]:
+    rows, params = _rows(q)
+    columns = ", ".join(GROUPED)
+    sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
+    sql = f"""
+        WITH {rows},
+        c AS (SELECT r.*, COUNT(*) OVER (PARTITION BY h) = 1 AS single FROM r)
+        SELECT 'g', GROUPING({columns}), NULL::bigint, NULL::bigint, NULL, NULL::boolean, NULL::boolean,
+            NULL::boolean, {columns}, SUM(net), COUNT(*), COUNT(*) FILTER (WHERE single AND own),
+            COUNT(*) FILTER (WHERE single AND own_view)
+        FROM c GROUP BY GROUPING SETS ({sets})
+        UNION ALL
+        SELECT 'r', NULL, net, session_id, h, own, own_view, single, {columns}, NULL, NULL, NULL, NULL
+        FROM c WHERE NOT (single AND own AND own_view)
+    """  # noqa: S608  (names are ours; every value is a parameter)
+    return sql, params
+
+
+def _rows(q: Query) -> tuple[str, list]:
+    """The CTE ``r``: per attributed payment in range ``(net, session_id, h, own, own_view, page,
+    *session values)``, from its current fact, else from its session and view."""
+    payment, fact, day = Payment._meta.db_table, PaymentFact._meta.db_table, RollupDay._meta.db_table
+    session, view = Session._meta.db_table, View._meta.db_table
+    start_at, end_at = q.bounds()
+    in_range = (
+        "p.site_id = %s AND p.settlement_currency = %s AND p.created_at >= %s AND p.created_at < %s"
+        " AND p.status <> %s"
+    )
+    range_params = [q.site.pk, q.currency or "", start_at, end_at, Payment.Status.FAILED.value]
+    session_columns = ", ".join(f"x.{d}" for d in SESSION_DIMENSIONS)
+    current = (
+        "f.payment_id = p.id AND f.session_id = p.session_id"
+        " AND f.matched_view_id IS NOT DISTINCT FROM p.matched_view_id"
+    )
+    current_day = "d.site_id = f.site_id AND d.day = f.day AND d.built_at = f.day_built_at"
+    # OFFSET 0 keeps each lookup a subquery probed by primary key: joined, the few payments without a
+    # current fact would make PostgreSQL hash every session and view of the site.
+    sql = f"""
+        r AS (
+            SELECT p.net, p.session_id, x.visitor_hash AS h,
+                x.started_at >= %s AND x.started_at < %s AS own,
+                COALESCE(x.view_session_id = p.session_id AND x.view_at >= %s AND x.view_at < %s, false)
+                    AS own_view,
+                CASE WHEN x.matched_view_id IS NULL THEN NULL ELSE x.page END AS page, {session_columns}
+            FROM {payment} p
+            JOIN {fact} x ON x.payment_id = p.id AND x.session_id = p.session_id
+                AND x.matched_view_id IS NOT DISTINCT FROM p.matched_view_id
+            JOIN {day} d ON d.site_id = x.site_id AND d.day = x.day AND d.built_at = x.day_built_at
+            WHERE {in_range}
+            UNION ALL
+            SELECT p.net, p.session_id, x.visitor_hash,
+                x.started_at >= %s AND x.started_at < %s,
+                COALESCE(m.session_id = p.session_id AND m.created_at >= %s AND m.created_at < %s, false),
+                m.page, {session_columns}
+            FROM {payment} p
+            JOIN LATERAL (SELECT * FROM {session} s WHERE s.id = p.session_id OFFSET 0) x ON true
+            LEFT JOIN LATERAL (
+                SELECT v.session_id, v.created_at, v.page FROM {view} v
+                WHERE v.id = p.matched_view_id OFFSET 0
+            ) m ON true
+            WHERE {in_range} AND p.session_id IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {fact} f JOIN {day} d ON {current_day} WHERE {current}
+            )
+        )
+    """  # noqa: S608  (names are ours; every value is a parameter)
+    window = [start_at, end_at, start_at, end_at]
+    return sql, [*window, *range_params, *window, *range_params]
