@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from humblytics.lib.encryption import EncryptedTextField
-from tracking.models import Session, Site, View
+from tracking.models import RollupDay, Session, Site, View
 
 VIEW_ID_KEY = "humblytics_view_id"
 
@@ -386,17 +386,21 @@ class PaymentFact(models.Model):
     (``revenue.facts``) once the session's local day is built, so a year of revenue breakdowns reads
     the payments and these rows instead of joining them to every session and view of the site.
 
-    A fact is read only while it still describes its payment: the same ``session_id`` and
-    ``matched_view_id`` as the payment, and the session's traffic day built at ``day_built_at`` (a day
-    rebuilt since, by ``reclassify``, late rows or a new time zone, may have changed the session).
+    A fact belongs to the build of its session's day (``rollup_day``): forgetting or rebuilding that day
+    (``reclassify``, late rows, retention, a new time zone) deletes it in the same transaction. It is read
+    only while its payment still has the same ``session_id`` and ``matched_view_id``.
     """
 
     payment = models.OneToOneField(Payment, on_delete=models.CASCADE, primary_key=True, related_name="fact")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     session_id = models.BigIntegerField()
     matched_view_id = models.BigIntegerField(null=True)
-    day = models.DateField(help_text="The session's local start day")
-    day_built_at = models.DateTimeField(help_text="RollupDay.built_at of that day when copied")
+    rollup_day = models.ForeignKey(
+        RollupDay,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The built day the session started on",
+    )
     visitor_hash = models.CharField(max_length=32)
     started_at = models.DateTimeField()
     view_session_id = models.BigIntegerField(null=True)
@@ -413,9 +417,6 @@ class PaymentFact(models.Model):
     browser = models.CharField(max_length=64, blank=True)
     os = models.CharField(max_length=64, blank=True)
     device = models.CharField(max_length=16, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["site", "day"], name="paymentfact_site_day")]
 
     def __str__(self) -> str:
         return f"fact of payment {self.payment_id}"

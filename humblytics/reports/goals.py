@@ -442,8 +442,9 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
         q.site, [goal.pk for goal in goals], q.built_from, q.built_through
     )
     frame = q.memo.get("payment_frame")
-    if frame is not None and frame.payers_read:
-        # The dashboard read its payers already (the payment frame): look only their hashes up.
+    if frame is not None:
+        # The dashboard's payment frame has its payers (read once, for the raw goals too): look only
+        # their hashes up.
         return _revenue_of(frame.payers, built, tail_pairs, goals)
     if connection.vendor != "postgresql":
         return _revenue_of(list(payers.values_list("session__visitor_hash", "net")), built, tail_pairs, goals)

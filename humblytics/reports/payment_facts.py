@@ -20,7 +20,7 @@ from humblytics.reports.grouped import run_statement
 from humblytics.reports.query import Query
 from revenue.models import Payment, PaymentFact
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import RollupDay, Session, View
+from tracking.models import Session, View
 
 GROUPED = ("page", *SESSION_DIMENSIONS)
 _FULL = (1 << len(GROUPED)) - 1  # GROUPING() of the () set: every column left out
@@ -30,22 +30,28 @@ _FULL = (1 << len(GROUPED)) - 1  # GROUPING() of the () set: every column left o
 class FactGroups:
     """``totals``: attributed net and converters counted in SQL; ``by_dimension[d][value]``:
     ``[revenue, payments, converters counted in SQL]``; ``rows``: the payments left to count in Python,
-    as ``(net, session_id, hash, own_session, own_view, single, page, *session values)``."""
+    as ``(net, session_id, hash, own_session, own_view, single, page, *session values)``; ``payers``:
+    ``(hash, net)`` of every payment, when asked for."""
 
     attributed: int
     converters: int
     by_dimension: dict[str, dict[str | None, list[int]]]
     rows: list[tuple]
+    payers: list[tuple[str, int]] | None  # (hash, net) of every payment, when asked for
 
 
-def read(q: Query) -> FactGroups:
-    sql, params = _statement(q)
+def read(q: Query, *, with_payers: bool) -> FactGroups:
+    sql, params = _statement(q, with_payers)
     attributed = converters = 0
     by_dimension: dict[str, dict[str | None, list[int]]] = {dimension: {} for dimension in GROUPED}
-    rows = []
+    rows, payers = [], []
     for kind, grouping, *values, revenue, payments, own_single, view_single in run_statement(sql, params):
         if kind == "r":
             rows.append(tuple(values))
+            payers.append((values[2], values[0]))
+            continue
+        if kind == "p":
+            payers.append((values[2], values[0]))
             continue
         if grouping == _FULL:
             attributed, converters = int(revenue or 0), own_single
@@ -55,7 +61,13 @@ def read(q: Query) -> FactGroups:
         value = values[_VALUES + index]
         counted = view_single if dimension == "page" else own_single
         by_dimension[dimension][value] = [int(revenue or 0), payments, counted]
-    return FactGroups(attributed=attributed, converters=converters, by_dimension=by_dimension, rows=rows)
+    return FactGroups(
+        attributed=attributed,
+        converters=converters,
+        by_dimension=by_dimension,
+        rows=rows,
+        payers=payers if with_payers else None,
+    )
 
 
 # In a result row, after kind and grouping: net, session_id, hash, own, own_view, single, then the values.
@@ -73,13 +85,18 @@ def payers_statement(q: Query, payers: QuerySet[Payment]) -> tuple[str, list]:
     return f"WITH {rows} SELECT h, net FROM r", params  # noqa: S608  (see _rows)
 
 
-def _statement(q: Query) -> tuple[str, list]:
+def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
     rows, params = _rows(q)
     columns = ", ".join(GROUPED)
     sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
+    # The other payers' (hash, net), for the Goals panel's revenue of converting visitors.
+    nulls = ", ".join(["NULL"] * len(GROUPED))
+    payers = "UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, NULL, NULL, NULL, NULL"
+    payers = f"{payers} FROM c WHERE single AND own AND own_view" if with_payers else ""
     sql = f"""
         WITH {rows},
-        c AS (SELECT r.*, COUNT(*) OVER (PARTITION BY h) = 1 AS single FROM r)
+        repeat AS (SELECT h FROM r GROUP BY h HAVING COUNT(*) > 1),
+        c AS (SELECT r.*, h NOT IN (SELECT h FROM repeat) AS single FROM r)
         SELECT 'g', GROUPING({columns}), NULL::bigint, NULL::bigint, NULL, NULL::boolean, NULL::boolean,
             NULL::boolean, {columns}, SUM(net), COUNT(*), COUNT(*) FILTER (WHERE single AND own),
             COUNT(*) FILTER (WHERE single AND own_view)
@@ -87,6 +104,7 @@ def _statement(q: Query) -> tuple[str, list]:
         UNION ALL
         SELECT 'r', NULL, net, session_id, h, own, own_view, single, {columns}, NULL, NULL, NULL, NULL
         FROM c WHERE NOT (single AND own AND own_view)
+        {payers.format(nulls=nulls)}
     """  # noqa: S608  (names are ours; every value is a parameter)
     return sql, params
 
@@ -94,49 +112,45 @@ def _statement(q: Query) -> tuple[str, list]:
 def _rows(q: Query) -> tuple[str, list]:
     """The CTE ``r``: per attributed payment in range ``(net, session_id, h, own, own_view, page,
     *session values)``, from its current fact, else from its session and view."""
-    payment, fact, day = Payment._meta.db_table, PaymentFact._meta.db_table, RollupDay._meta.db_table
+    payment, fact = Payment._meta.db_table, PaymentFact._meta.db_table
     session, view = Session._meta.db_table, View._meta.db_table
     start_at, end_at = q.bounds()
     in_range = (
         "p.site_id = %s AND p.settlement_currency = %s AND p.created_at >= %s AND p.created_at < %s"
-        " AND p.status <> %s"
+        " AND p.status <> %s AND p.session_id IS NOT NULL"
     )
     range_params = [q.site.pk, q.currency or "", start_at, end_at, Payment.Status.FAILED.value]
-    session_columns = ", ".join(f"x.{d}" for d in SESSION_DIMENSIONS)
-    current = (
-        "f.payment_id = p.id AND f.session_id = p.session_id"
-        " AND f.matched_view_id IS NOT DISTINCT FROM p.matched_view_id"
-    )
-    current_day = "d.site_id = f.site_id AND d.day = f.day AND d.built_at = f.day_built_at"
+    values = ", ".join(SESSION_DIMENSIONS)
+    x_values = ", ".join(f"x.{d}" for d in SESSION_DIMENSIONS)
     # OFFSET 0 keeps each lookup a subquery probed by primary key: joined, the few payments without a
     # current fact would make PostgreSQL hash every session and view of the site.
     sql = f"""
-        r AS (
-            SELECT p.net, p.session_id, x.visitor_hash AS h,
-                x.started_at >= %s AND x.started_at < %s AS own,
-                COALESCE(x.view_session_id = p.session_id AND x.view_at >= %s AND x.view_at < %s, false)
-                    AS own_view,
-                CASE WHEN x.matched_view_id IS NULL THEN NULL ELSE x.page END AS page, {session_columns}
+        base AS MATERIALIZED (
+            SELECT p.net, p.session_id, p.matched_view_id, x.payment_id AS fact, x.visitor_hash,
+                x.started_at, x.view_session_id, x.view_at, x.page, {x_values}
             FROM {payment} p
-            JOIN {fact} x ON x.payment_id = p.id AND x.session_id = p.session_id
+            LEFT JOIN {fact} x ON x.payment_id = p.id AND x.session_id = p.session_id
                 AND x.matched_view_id IS NOT DISTINCT FROM p.matched_view_id
-            JOIN {day} d ON d.site_id = x.site_id AND d.day = x.day AND d.built_at = x.day_built_at
             WHERE {in_range}
+        ),
+        r AS (
+            SELECT net, session_id, visitor_hash AS h, started_at >= %s AND started_at < %s AS own,
+                COALESCE(view_session_id = session_id AND view_at >= %s AND view_at < %s, false) AS own_view,
+                CASE WHEN matched_view_id IS NULL THEN NULL ELSE page END AS page, {values}
+            FROM base WHERE fact IS NOT NULL
             UNION ALL
             SELECT p.net, p.session_id, x.visitor_hash,
                 x.started_at >= %s AND x.started_at < %s,
                 COALESCE(m.session_id = p.session_id AND m.created_at >= %s AND m.created_at < %s, false),
-                m.page, {session_columns}
-            FROM {payment} p
+                m.page, {x_values}
+            FROM base p
             JOIN LATERAL (SELECT * FROM {session} s WHERE s.id = p.session_id OFFSET 0) x ON true
             LEFT JOIN LATERAL (
                 SELECT v.session_id, v.created_at, v.page FROM {view} v
                 WHERE v.id = p.matched_view_id OFFSET 0
             ) m ON true
-            WHERE {in_range} AND p.session_id IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM {fact} f JOIN {day} d ON {current_day} WHERE {current}
-            )
+            WHERE p.fact IS NULL
         )
     """  # noqa: S608  (names are ours; every value is a parameter)
     window = [start_at, end_at, start_at, end_at]
-    return sql, [*window, *range_params, *window, *range_params]
+    return sql, [*range_params, *window, *window]

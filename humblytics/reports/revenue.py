@@ -124,15 +124,18 @@ _FRAME_COLUMNS = (
 _NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE = range(8)
 
 
-def payment_frame(q: Query) -> PaymentFrame:
+def payment_frame(q: Query, *, with_payers: bool = True) -> PaymentFrame:
     """Under filters "a visitor of the range" means one with a session in range that matches the
     filters. Filters on session values only keep the shortcut: a payment's session matches them (or the
     payment is not in range), so its own session in range is such a session, and its attributed view in
     that session is a view of the filtered range. A ``page`` or ``goal`` filter holds for a payment's
     session at any time but for traffic only in range, so then every payer is looked up, as
-    ``_paid_by_range_visitor`` does."""
+    ``_paid_by_range_visitor`` does.
+
+    Unfiltered on PostgreSQL it is read from payment facts (``_fact_frame``); ``with_payers=False``
+    leaves ``payers`` to be read when first asked for."""
     if not q.filters and connection.vendor == "postgresql" and getattr(settings, "REPORT_ROLLUPS", True):
-        return _fact_frame(q)
+        return _fact_frame(q, with_payers)
     rows = _frame_rows(q)
     if any(dimension not in SESSION_DIMENSIONS for dimension, _ in q.filters):
         rows = [(*row[:_OWN_SESSION], False, False, *row[_FIRST_VALUE:]) for row in rows]
@@ -165,7 +168,7 @@ def _converted(dimension: str, in_range: set, pages_in_range: set) -> Callable[[
     return lambda row, value: row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
 
 
-def _fact_frame(q: Query) -> PaymentFrame:
+def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
     """``payment_frame`` of an unfiltered range on PostgreSQL from payment facts
     (``humblytics.reports.payment_facts``): the statement sums every group and counts its single
     payers; the payments it returns (repeat payers, a session or view outside the range) are counted
@@ -173,7 +176,7 @@ def _fact_frame(q: Query) -> PaymentFrame:
     totals = payments_in_range(q).aggregate(
         revenue=Sum("net"), gross=Sum("settlement_amount"), refunded=Sum("refunded"), payments=Count("id")
     )
-    groups = payment_facts.read(q)
+    groups = payment_facts.read(q, with_payers=with_payers)
     # As _FRAME_COLUMNS rows (gross and refunded are in the totals already), and whether single.
     rows = [(net, 0, 0, *rest[:4], *rest[5:]) for net, *rest in groups.rows]
     single = [rest[4] for _, *rest in groups.rows]
@@ -200,6 +203,9 @@ def _fact_frame(q: Query) -> PaymentFrame:
             into["payments"] += payments
             into["converters"] += converters + extra.get(value, 0)
         by_dimension[dimension] = _by_revenue(result)
+    if groups.payers is not None:
+        payers = groups.payers
+        return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: payers)
     return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: _fact_payers(q))
 
 

@@ -229,7 +229,9 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
     if q.rollups:
         # Computed once here, read by the summary, the chart and every breakdown. ``rollups=False``
         # (the reference the tests compare with) runs each widget's own queries instead.
-        q.memo["payment_frame"] = revenue_half.payment_frame(q)
+        # Its payers: for the Goals panel's revenue and the grouped statement's goal payers.
+        with_payers = bool(goals) or q.built_through is None
+        q.memo["payment_frame"] = revenue_half.payment_frame(q, with_payers=with_payers)
         if q.built_through is not None:
             q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
         else:
