@@ -5,7 +5,8 @@ site. At 10 million views a year that join hashed all 3.5 million sessions (2.2 
 
 The rollup job (``tracking.rollups.roll_up_site``) calls ``build`` after the traffic days (registered
 in ``revenue.apps``). A fact is copied only from a session whose local start day is built, so its
-values are final (a built day's sessions no longer grow), and belongs to that day's ``RollupDay``: a
+values are as final as that day's rollups (a view stored hours late may still extend such a session:
+the day's ``DailyRollup`` rows keep the older exit page too), and belongs to that day's ``RollupDay``: a
 day forgotten or rebuilt (``reclassify``, late rows, retention, a new time zone) deletes its facts in
 the same transaction, and they are copied again once it is built. A fact of a payment whose
 attribution changed since (another session or view, or none) is forgotten and copied again; the reader

@@ -105,10 +105,6 @@ class PaymentFrame:
         visitors starts from them instead of joining the payments to their sessions again."""
         return self.load_payers()
 
-    @property
-    def payers_read(self) -> bool:
-        return "payers" in self.__dict__
-
 
 _FRAME_COLUMNS = (
     "net",

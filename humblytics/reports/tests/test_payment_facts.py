@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from django.db import connection
 
-from humblytics.reports import widgets
+from humblytics.reports import revenue, widgets
 from humblytics.reports.tests.test_goals_rollups import add_goals, assert_goals_same_as_raw
 from humblytics.reports.tests.test_rollups import DAYS, START, after, assert_same_as_raw, make_site, query
 from revenue.models import Payment, PaymentFact
@@ -27,6 +27,10 @@ postgresql_only = pytest.mark.skipif(
 def site(db):
     made = make_site("facts", "America/New_York", 31)
     add_goals(made)
+    # A debit that failed after succeeding counts nowhere, whether its payment has a fact or not.
+    for payment in Payment.objects.filter(site=made, session__isnull=False).order_by("pk")[:3]:
+        payment.status = Payment.Status.FAILED
+        payment.save(update_fields=["status"])
     return made
 
 
@@ -80,10 +84,18 @@ def test_the_dashboard_reads_its_revenue_from_facts_exactly(site):
     assert_all_same_as_raw(site)
     # The repeat payers (40 hashes here) are counted in Python, single payers in the statement.
     q = query(site, START, START + dt.timedelta(days=DAYS - 1))
-    fact = PaymentFact.objects.filter(site=site, payment__created_at__gte=q.start_at).first()
+    fact = (
+        PaymentFact.objects.filter(site=site, payment__created_at__gte=q.start_at, payment__net__gt=0)
+        .exclude(payment__status=Payment.Status.FAILED)
+        .first()
+    )
     PaymentFact.objects.filter(pk=fact.pk).update(country="ZZ")
     countries = widgets.overview(replace(q)).breakdowns["country"]
     assert [row["revenue"] for row in countries if row["value"] == "ZZ"] == [fact.payment.net]
+    # The frame read without its payers reads them when asked, the same ones.
+    lazy, eager = revenue.payment_frame(replace(q), with_payers=False), revenue.payment_frame(replace(q))
+    assert "payers" not in lazy.__dict__
+    assert sorted(lazy.payers) == sorted(eager.payers) and eager.payers
 
 
 @postgresql_only

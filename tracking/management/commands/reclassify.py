@@ -72,7 +72,12 @@ class Command(BaseCommand):
         if changed_days:
             # Later days' first appearances depend on earlier days: forget every day from the first
             # changed one on; readers use the raw rows until the rollups are rebuilt just below.
-            RollupDay.objects.filter(site=row, day__gte=min(changed_days)).delete()
+            stale = RollupDay.objects.filter(site=row, day__gte=min(changed_days))
+            with transaction.atomic():
+                # Locked first: a payment fact the job commits meanwhile for one of these days waits,
+                # then fails its check and is copied again later, instead of failing this deletion.
+                list(stale.select_for_update().values_list("pk", flat=True))
+                stale.delete()
             rebuilt = rollups.roll_up_site(row.pk, timezone.now())
         self.stdout.write(
             f"{row.public_id}: {checked} sessions checked, {changed} reclassified,"
