@@ -16,11 +16,11 @@ checks that too, so it never reads a stale fact between two runs.
 import zoneinfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 
 from revenue.models import Payment, PaymentFact
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import RollupDay, Session, Site, View
+from tracking.models import GoalVisitor, RollupDay, RollupState, Session, Site, View
 from tracking.rolldays import analyze, chunks
 
 ANALYZE_AFTER = 1000  # a run that wrote more facts than this refreshes the table's statistics
@@ -43,6 +43,7 @@ def build(site: Site, tz: zoneinfo.ZoneInfo) -> int:
     facts.exclude(pk__in=current(facts).values("pk")).delete()
     built = {day: pk for pk, day in RollupDay.objects.filter(site=site).values_list("pk", "day")}
     if not built:
+        _flag_new_goal_visitors(site)
         return 0
     missing = list(
         Payment.objects.filter(site=site, session__isnull=False, fact__isnull=True)
@@ -92,9 +93,36 @@ def build(site: Site, tz: zoneinfo.ZoneInfo) -> int:
         try:
             with transaction.atomic():
                 PaymentFact.objects.bulk_create(rows)
+                # Their hashes' goal visits so far are a payer's (later ones: _flag_new_goal_visitors).
+                hashes = {fact.visitor_hash for fact in rows}
+                GoalVisitor.objects.filter(site=site, visitor_hash__in=hashes, payer=False).update(payer=True)
         except IntegrityError:
             break  # a day forgotten meanwhile (``reclassify`` runs beside the job): copied next run
         written += len(rows)
+    _flag_new_goal_visitors(site)
     if written > ANALYZE_AFTER:
-        analyze([PaymentFact])
+        analyze([PaymentFact, GoalVisitor])
     return written
+
+
+def _flag_new_goal_visitors(site: Site) -> None:
+    """Flag the goal visits written since the last run (``GoalVisitor`` ids above the state's
+    ``payers_flagged_through``) whose hash has a payment fact, then move the mark to them. Readers take
+    rows above the mark as unflagged: revenue of converting visitors reads a payer's goal visits as the
+    flagged rows and those, never one hash at a time (``humblytics.reports.payment_facts``)."""
+    state = RollupState.objects.filter(site=site).first()
+    if state is None:
+        return
+    newest = GoalVisitor.objects.filter(site=site).aggregate(newest=Max("pk"))["newest"] or 0
+    if newest <= state.payers_flagged_through:
+        return
+    with transaction.atomic():
+        payers = PaymentFact.objects.filter(site=site).values("visitor_hash")
+        GoalVisitor.objects.filter(
+            site=site,
+            pk__gt=state.payers_flagged_through,
+            pk__lte=newest,
+            payer=False,
+            visitor_hash__in=payers,
+        ).update(payer=True)
+        RollupState.objects.filter(pk=state.pk).update(payers_flagged_through=newest)

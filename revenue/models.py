@@ -418,5 +418,8 @@ class PaymentFact(models.Model):
     os = models.CharField(max_length=64, blank=True)
     device = models.CharField(max_length=16, blank=True)
 
+    class Meta:
+        indexes = [models.Index(fields=["site", "visitor_hash"], name="paymentfact_site_hash")]
+
     def __str__(self) -> str:
         return f"fact of payment {self.payment_id}"

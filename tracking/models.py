@@ -178,6 +178,9 @@ class RollupState(models.Model):
     session_high_id = models.BigIntegerField(default=0, help_text="Newest session id seen by the last run")
     view_high_id = models.BigIntegerField(default=0, help_text="Newest view id seen by the last run")
     slices_chosen_at = models.DateTimeField(null=True, blank=True, help_text="When filter slices were chosen")
+    payers_flagged_through = models.BigIntegerField(
+        default=0, help_text="GoalVisitor rows up to this id have their payer flag set (revenue.facts)"
+    )
     locked_until = models.DateTimeField(null=True, blank=True)
     lock_token = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -562,11 +565,17 @@ class GoalVisitor(models.Model):
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="visitors")
     day = models.DateField()
     visitor_hash = models.CharField(max_length=32)
+    payer = models.BooleanField(
+        default=False, help_text="The hash is a payer's (set by revenue.facts once the payment has a fact)"
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["site", "visitor_hash", "day"], name="goalvisitor_site_hash_day"),
             models.Index(fields=["goal", "day"], name="goalvisitor_goal_day"),
+            models.Index(
+                fields=["site", "day"], name="goalvisitor_payer_day", condition=models.Q(payer=True)
+            ),
         ]
 
     def __str__(self) -> str:

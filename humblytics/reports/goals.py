@@ -438,14 +438,13 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
             for visitor_hash in hashes
         ]
     payers = payments_in_range(q).filter(session__isnull=False).order_by()
-    built = goal_rollups.completions_by_visitor(
-        q.site, [goal.pk for goal in goals], q.built_from, q.built_through
-    )
+    built = goal_rollups.completions_by_visitor(q.site, [g.pk for g in goals], q.built_from, q.built_through)
     frame = q.memo.get("payment_frame")
     if frame is not None:
-        # The dashboard's payment frame has its payers (read once, for the raw goals too): look only
-        # their hashes up.
-        return _revenue_of(frame.payers, built, tail_pairs, goals)
+        # The dashboard's payment frame has its payers: those from payment facts among the flagged goal
+        # visits, the others looked up.
+        facted = payment_facts.payer_completions(q, built) if frame.facted else []
+        return _revenue_of(frame.payers, built, tail_pairs, goals, (frame.facted, facted))
     if connection.vendor != "postgresql":
         return _revenue_of(list(payers.values_list("session__visitor_hash", "net")), built, tail_pairs, goals)
     payers_sql, payers_params = payment_facts.payers_statement(q, payers)
@@ -466,12 +465,16 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
 
 
 def _revenue_of(
-    payers: list[tuple[str, int]], built, tail_pairs: list[tuple[int, str]], goals: Sequence[Goal]
+    payers, built, tail_pairs, goals: Sequence[Goal], flagged=(frozenset(), [])
 ) -> dict[int, int]:
     """``{goal id: revenue}`` of ``payers`` ``(hash, net)`` whose hash is in ``built`` (``GoalVisitor``
-    rows) or ``tail_pairs`` for the goal."""
+    rows) or ``tail_pairs`` for the goal; ``flagged``: payer hashes whose rows are all in the given
+    ``(goal id, hash)`` rows (``payment_facts.payer_completions``), the others are looked up."""
     done: dict[int, set[str]] = {goal.pk: set() for goal in goals}
-    for chunk in hash_chunks(sorted({visitor_hash for visitor_hash, _ in payers})):
+    known, completions = flagged
+    for goal_id, visitor_hash in completions:
+        done[goal_id].add(visitor_hash)
+    for chunk in hash_chunks(sorted({visitor_hash for visitor_hash, _ in payers} - known)):
         rows = built.filter(among("visitor_hash", chunk)).values_list("goal_id", "visitor_hash").distinct()
         for goal_id, visitor_hash in rows:
             done[goal_id].add(visitor_hash)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from humblytics.reports.grouped import run_statement
 from humblytics.reports.query import Query
 from revenue.models import Payment, PaymentFact
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import Session, View
+from tracking.models import GoalVisitor, RollupState, Session, View
 
 GROUPED = ("page", *SESSION_DIMENSIONS)
 _FULL = (1 << len(GROUPED)) - 1  # GROUPING() of the () set: every column left out
@@ -38,20 +38,21 @@ class FactGroups:
     by_dimension: dict[str, dict[str | None, list[int]]]
     rows: list[tuple]
     payers: list[tuple[str, int]] | None  # (hash, net) of every payment, when asked for
+    facted: set[str]  # hashes of those payers read from payment facts
 
 
 def read(q: Query, *, with_payers: bool) -> FactGroups:
     sql, params = _statement(q, with_payers)
     attributed = converters = 0
     by_dimension: dict[str, dict[str | None, list[int]]] = {dimension: {} for dimension in GROUPED}
-    rows, payers = [], []
+    rows, payers, facted = [], [], set()
     for kind, grouping, *values, revenue, payments, own_single, view_single in run_statement(sql, params):
-        if kind == "r":
-            rows.append(tuple(values))
+        if kind in ("r", "p"):  # a payment; its ``revenue`` column says whether it was read from a fact
+            if kind == "r":
+                rows.append(tuple(values))
             payers.append((values[2], values[0]))
-            continue
-        if kind == "p":
-            payers.append((values[2], values[0]))
+            if revenue:
+                facted.add(values[2])
             continue
         if grouping == _FULL:
             attributed, converters = int(revenue or 0), own_single
@@ -67,6 +68,7 @@ def read(q: Query, *, with_payers: bool) -> FactGroups:
         by_dimension=by_dimension,
         rows=rows,
         payers=payers if with_payers else None,
+        facted=facted,
     )
 
 
@@ -85,14 +87,24 @@ def payers_statement(q: Query, payers: QuerySet[Payment]) -> tuple[str, list]:
     return f"WITH {rows} SELECT h, net FROM r", params  # noqa: S608  (see _rows)
 
 
+def payer_completions(q: Query, built: QuerySet[GoalVisitor]) -> list[tuple[int, str]]:
+    """``(goal id, hash)`` of ``built`` goal visits that may be a payer's: those the job flagged
+    (``revenue.facts``: every goal visit of a hash with a payment fact) and those written since it last
+    flagged. Complete for every payer whose payment has a fact: the year's payers of a large site are
+    read in one pass over their own rows instead of being looked up one hash at a time."""
+    mark = RollupState.objects.filter(site=q.site).values_list("payers_flagged_through", flat=True).first()
+    rows = built.filter(Q(payer=True) | Q(pk__gt=mark or 0))
+    return list(rows.values_list("goal_id", "visitor_hash"))
+
+
 def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
     rows, params = _rows(q)
     columns = ", ".join(GROUPED)
     sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
     # The other payers' (hash, net), for the Goals panel's revenue of converting visitors.
     nulls = ", ".join(["NULL"] * len(GROUPED))
-    payers = "UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, NULL, NULL, NULL, NULL"
-    payers = f"{payers} FROM c WHERE single AND own AND own_view" if with_payers else ""
+    payers = "UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, facted::int, NULL, NULL,"
+    payers = f"{payers} NULL FROM c WHERE single AND own AND own_view" if with_payers else ""
     sql = f"""
         WITH {rows},
         repeat AS (SELECT h FROM r GROUP BY h HAVING COUNT(*) > 1),
@@ -102,7 +114,7 @@ def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
             COUNT(*) FILTER (WHERE single AND own_view)
         FROM c GROUP BY GROUPING SETS ({sets})
         UNION ALL
-        SELECT 'r', NULL, net, session_id, h, own, own_view, single, {columns}, NULL, NULL, NULL, NULL
+        SELECT 'r', NULL, net, session_id, h, own, own_view, single, {columns}, facted::int, NULL, NULL, NULL
         FROM c WHERE NOT (single AND own AND own_view)
         {payers.format(nulls=nulls)}
     """  # noqa: S608  (names are ours; every value is a parameter)
@@ -136,13 +148,13 @@ def _rows(q: Query) -> tuple[str, list]:
         r AS (
             SELECT net, session_id, visitor_hash AS h, started_at >= %s AND started_at < %s AS own,
                 COALESCE(view_session_id = session_id AND view_at >= %s AND view_at < %s, false) AS own_view,
-                CASE WHEN matched_view_id IS NULL THEN NULL ELSE page END AS page, {values}
+                CASE WHEN matched_view_id IS NULL THEN NULL ELSE page END AS page, {values}, true AS facted
             FROM base WHERE fact IS NOT NULL
             UNION ALL
             SELECT p.net, p.session_id, x.visitor_hash,
                 x.started_at >= %s AND x.started_at < %s,
                 COALESCE(m.session_id = p.session_id AND m.created_at >= %s AND m.created_at < %s, false),
-                m.page, {x_values}
+                m.page, {x_values}, false
             FROM base p
             JOIN LATERAL (SELECT * FROM {session} s WHERE s.id = p.session_id OFFSET 0) x ON true
             LEFT JOIN LATERAL (

@@ -98,6 +98,8 @@ class PaymentFrame:
     by_dimension: dict[str, dict[str, dict[str, int]]]
     # Reads ``payers`` when first asked (the frame from payment facts does not fetch every payment).
     load_payers: Callable[[], list[tuple[str, int]]]
+    # Hashes of the payers read from payment facts (their goal visits are flagged: ``payer_completions``).
+    facted: frozenset[str] = frozenset()
 
     @cached_property
     def payers(self) -> list[tuple[str, int]]:
@@ -199,10 +201,13 @@ def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
             into["payments"] += payments
             into["converters"] += converters + extra.get(value, 0)
         by_dimension[dimension] = _by_revenue(result)
-    if groups.payers is not None:
-        payers = groups.payers
-        return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: payers)
-    return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: _fact_payers(q))
+    payers = groups.payers
+    return PaymentFrame(
+        totals=totals,
+        by_dimension=by_dimension,
+        load_payers=(lambda: payers) if payers is not None else (lambda: _fact_payers(q)),
+        facted=frozenset(groups.facted) if payers is not None else frozenset(),
+    )
 
 
 def _fact_payers(q: Query) -> list[tuple[str, int]]:

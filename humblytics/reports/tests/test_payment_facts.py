@@ -15,7 +15,7 @@ from humblytics.reports.tests.test_rollups import DAYS, START, after, assert_sam
 from revenue.models import Payment, PaymentFact
 from tracking import rollups
 from tracking.dimensions import SESSION_DIMENSIONS
-from tracking.models import RollupDay, Session, View
+from tracking.models import GoalVisitor, RollupDay, RollupState, Session, View
 
 RANGES = [(0, DAYS - 1), (-5, DAYS + 3), (3, 3), (2, 9), (10, DAYS)]
 postgresql_only = pytest.mark.skipif(
@@ -73,6 +73,14 @@ def test_facts_are_copied_once_the_sessions_day_is_built(site):
         assert fact.rollup_day_id == days[session.started_at.astimezone(tz).date()]
     built(site)
     assert PaymentFact.objects.filter(site=site).count() == attributed.count()
+    # Every goal visit of a hash with a fact is flagged as a payer's, up to the state's mark.
+    payers = PaymentFact.objects.filter(site=site).values("visitor_hash")
+    visits = GoalVisitor.objects.filter(site=site)
+    assert visits.filter(payer=True).exists()
+    assert not visits.filter(payer=False, visitor_hash__in=payers).exists()
+    assert RollupState.objects.get(site=site).payers_flagged_through == max(
+        visits.values_list("pk", flat=True)
+    )
 
 
 @postgresql_only
