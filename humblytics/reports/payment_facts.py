@@ -76,10 +76,11 @@ def read(q: Query, *, with_payers: bool) -> FactGroups:
 _VALUES = 6
 
 
-def payers_statement(q: Query, payers: QuerySet[Payment]) -> tuple[str, list]:
-    """``(visitor_hash, net)`` of the range's attributed payments (``payers``), as SQL and parameters:
-    unfiltered, their hashes from their facts; filtered, each payer's hash by primary key, one index
-    probe per payment (a join would hash every session of the site for a year's thousands of payments)."""
+def payers_statement(q: Query, payers: QuerySet[Payment] | None = None) -> tuple[str, list]:
+    """``(visitor_hash, net)`` of the range's attributed payments, as SQL and parameters: unfiltered,
+    their hashes from their facts; filtered (``payers``: those payments), each payer's hash by primary
+    key, one index probe per payment (a join would hash every session of the site for a year's
+    thousands of payments)."""
     if q.filters:
         own_hash = Subquery(Session.objects.filter(pk=OuterRef("session_id")).values("visitor_hash")[:1])
         return payers.annotate(payer_hash=own_hash).values_list("payer_hash", "net").query.sql_with_params()
@@ -103,8 +104,10 @@ def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
     sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
     # The other payers' (hash, net), for the Goals panel's revenue of converting visitors.
     nulls = ", ".join(["NULL"] * len(GROUPED))
-    payers = "UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, facted::int, NULL, NULL,"
-    payers = f"{payers} NULL FROM c WHERE single AND own AND own_view" if with_payers else ""
+    payers = f"""
+        UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, facted::int, NULL, NULL, NULL
+        FROM c WHERE single AND own AND own_view
+    """  # noqa: S608  (names are ours)
     sql = f"""
         WITH {rows},
         repeat AS (SELECT h FROM r GROUP BY h HAVING COUNT(*) > 1),
@@ -116,7 +119,7 @@ def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
         UNION ALL
         SELECT 'r', NULL, net, session_id, h, own, own_view, single, {columns}, facted::int, NULL, NULL, NULL
         FROM c WHERE NOT (single AND own AND own_view)
-        {payers.format(nulls=nulls)}
+        {payers if with_payers else ""}
     """  # noqa: S608  (names are ours; every value is a parameter)
     return sql, params
 

@@ -179,21 +179,22 @@ def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
     rows = [(net, 0, 0, *rest[:4], *rest[5:]) for net, *rest in groups.rows]
     single = [rest[4] for _, *rest in groups.rows]
     in_range, pages_in_range = _later_payers_in_range(q, rows)
-    counted = {row[_HASH] for row, one in zip(rows, single, strict=True) if one and row[_OWN_SESSION]}
+
+    def left(own: int) -> list[tuple]:
+        """The rows whose payer the statement did not count: it counted a single payer whose payment
+        counts (own session, or for pages own view); the rest are counted here."""
+        return [row for row, one in zip(rows, single, strict=True) if not (one and row[own])]
+
     totals["attributed"] = groups.attributed
     totals["converters"] = groups.converters + len(
-        {
-            row[_HASH]
-            for row in rows
-            if row[_HASH] not in counted and (row[_OWN_SESSION] or ("", row[_HASH], "") in in_range)
-        }
+        {row[_HASH] for row in left(_OWN_SESSION) if row[_OWN_SESSION] or ("", row[_HASH], "") in in_range}
     )
     by_dimension = {}
     for index, dimension in enumerate(("page", *SESSION_DIMENSIONS), start=_FIRST_VALUE):
         own = _OWN_VIEW if dimension == "page" else _OWN_SESSION
-        # The statement counted a single payer whose payment counts; the rest are counted here.
-        left = [row for row, one in zip(rows, single, strict=True) if not (one and row[own])]
-        extra = _group_by_value(left, index, _converted(dimension, in_range, pages_in_range), merge=False)
+        extra = _group_by_value(
+            left(own), index, _converted(dimension, in_range, pages_in_range), merge=False
+        )
         result: dict[str, dict[str, int]] = {}
         for value, (revenue, payments, converters) in groups.by_dimension[dimension].items():
             into = result.setdefault(value or "", {"revenue": 0, "payments": 0, "converters": 0})
@@ -211,7 +212,7 @@ def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
 
 
 def _fact_payers(q: Query) -> list[tuple[str, int]]:
-    sql, params = payment_facts.payers_statement(q, Payment.objects.none())
+    sql, params = payment_facts.payers_statement(q)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
