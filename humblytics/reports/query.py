@@ -203,36 +203,41 @@ class Query:
 
         ``session_path`` leads from the queryset's model to Session ("" for Session itself, "session"
         for View and Payment). A ``page`` filter means "the session has a view of that page", in range
-        unless ``page_in_range`` is False.
+        unless ``page_in_range`` is False; a ``goal`` filter, a hit of the goal.
         """
         prefix = f"{session_path}__" if session_path else ""
-        session_ref = OuterRef(session_path or "pk")
         for dimension, value in self.filters:
-            if dimension == "page":
-                views = View.objects.filter(session=session_ref, page=value)
-                if page_in_range:
-                    views = views.filter(self._in_range("created_at"))
-                queryset = queryset.filter(Exists(views))
-            elif dimension == GOAL_FILTER:
-                completed = self.goal_hits_in(self.goal(value), session_ref)
-                if page_in_range:
-                    completed = completed.filter(self._in_range("created_at"))
-                queryset = queryset.filter(Exists(completed))
+            if dimension in ("page", GOAL_FILTER):
+                queryset = queryset.filter(self._has_hit(dimension, value, session_path, page_in_range))
             else:
                 queryset = queryset.filter(**{prefix + dimension: value})
         return queryset
+
+    def hits_in_range(self, session_path: str = "") -> Q:
+        """The session ``session_path`` leads to has a hit in range of every ``page`` and ``goal`` filter
+        (an empty Q without such filters)."""
+        found = Q()
+        for dimension, value in self.filters:
+            if dimension in ("page", GOAL_FILTER):
+                found &= self._has_hit(dimension, value, session_path, True)
+        return found
+
+    def _has_hit(self, dimension: str, value: str, session_path: str, in_range: bool) -> Q:
+        """A view of a ``page`` filter's page, or a hit of a ``goal`` filter's goal (custom events by name,
+        or views whose page matches), in the session ``session_path`` leads to; in range when asked."""
+        session = {"session": OuterRef(session_path or "pk")}
+        if dimension == "page":
+            hits = View.objects.filter(page=value, **session)
+        elif (goal := self.goal(value)).kind == Goal.Kind.EVENT:
+            hits = CustomEvent.objects.filter(name=goal.event_name, **session)
+        else:
+            hits = View.objects.filter(page__regex=page_regex(goal.page_pattern), **session)
+        return Q(Exists(hits.filter(self._in_range("created_at")) if in_range else hits))
 
     def goal(self, name: str) -> Goal:
         """The site's goal of a ``goal:`` filter (looked up here when the Query was built by hand)."""
         goal = self.goals.get(name)
         return goal if goal is not None else Goal.objects.get(site=self.site, name=name)
-
-    @staticmethod
-    def goal_hits_in(goal: Goal, session_ref: OuterRef) -> QuerySet:
-        """The goal's hits (custom events by name, or views whose page matches) in one session."""
-        if goal.kind == Goal.Kind.EVENT:
-            return CustomEvent.objects.filter(session=session_ref, name=goal.event_name)
-        return View.objects.filter(session=session_ref, page__regex=page_regex(goal.page_pattern))
 
     def sessions(self) -> QuerySet[Session]:
         """Sessions started in range that match the filters."""

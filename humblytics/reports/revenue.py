@@ -127,16 +127,14 @@ def payment_frame(q: Query, *, with_payers: bool = True) -> PaymentFrame:
     filters. Filters on session values only keep the shortcut: a payment's session matches them (or the
     payment is not in range), so its own session in range is such a session, and its attributed view in
     that session is a view of the filtered range. A ``page`` or ``goal`` filter holds for a payment's
-    session at any time but for traffic only in range, so then every payer is looked up, as
-    ``_paid_by_range_visitor`` does.
+    session at any time but for traffic only in range: the shortcut then also needs the session's hit
+    in range (``Query.hits_in_range``), and the other payers are looked up.
 
     Unfiltered on PostgreSQL it is read from payment facts (``_fact_frame``); ``with_payers=False``
     leaves ``payers`` to be read when first asked for."""
     if not q.filters and connection.vendor == "postgresql" and getattr(settings, "REPORT_ROLLUPS", True):
         return _fact_frame(q, with_payers)
     rows = _frame_rows(q)
-    if any(dimension not in SESSION_DIMENSIONS for dimension, _ in q.filters):
-        rows = [(*row[:_OWN_SESSION], False, False, *row[_FIRST_VALUE:]) for row in rows]
     totals = {
         "revenue": sum(row[_NET] for row in rows),
         "gross": sum(row[_GROSS] for row in rows),
@@ -222,8 +220,10 @@ def _frame_rows(q: Query) -> list[tuple]:
     """The range's payments as ``_FRAME_COLUMNS`` tuples, with whether their own session (and attributed
     view) is in range."""
     start_at, end_at = q.bounds()
-    own_session = Q(session__started_at__gte=start_at, session__started_at__lt=end_at)
-    own_view = Q(
+    # A page or goal filter holds for a payment's session at any time, for traffic only in range.
+    hit = q.hits_in_range("session")
+    own_session = Q(session__started_at__gte=start_at, session__started_at__lt=end_at) & hit
+    own_view = hit & Q(
         matched_view__session=F("session"),
         matched_view__created_at__gte=start_at,
         matched_view__created_at__lt=end_at,

@@ -30,7 +30,7 @@ from humblytics.reports import widgets
 from humblytics.reports.tests.test_widgets import at, make_payment, make_session
 from revenue.models import Dispute, Payment, Refund
 from revenue.reports import connection_health, latest_unattributed, report_currency
-from tracking.models import Site
+from tracking.models import CustomEvent, Goal, Site
 
 
 @pytest.fixture
@@ -239,3 +239,65 @@ def test_the_dashboards_payment_frame_equals_the_per_widget_queries_under_filter
     assert overview.summary["revenue"] == 2500
     assert overview.summary["visitors"] == visitors
     assert overview.summary["conversion_rate"] == conversion_rate
+
+
+@pytest.mark.parametrize("by", ["page", "page goal", "event goal"])
+def test_a_payers_own_visit_counts_under_a_page_or_goal_filter_only_with_its_hit_in_range(site, by):
+    """The frame counts a payer without a lookup when its own visit is in range and the filter's hit is
+    in range too. Payers whose hit was outside the range (hb's first visit, after it) or whose visit
+    started before it (hc) are looked up; both ways must give the per-widget queries' figures.
+
+        visitor  visit started (UTC)  views                        payment (view)
+        ha       06-10 10:00          / then /pricing              ch_a 06-10 (/)
+        hb       06-30 23:50          / then /pricing 07-01        ch_b 06-30 23:55 (/)
+        hb       06-12 09:00          /pricing
+        hc       05-31 23:50          / then /pricing 06-01        ch_c 06-01 00:20 (/pricing)
+        hd       06-14 10:00          /pricing                     none (a visitor only)
+    """
+    goal = "Pricing"
+    if by == "page goal":
+        Goal.objects.create(site=site, name=goal, kind=Goal.Kind.PAGE, page_pattern="/pric*")
+    elif by == "event goal":
+        Goal.objects.create(site=site, name=goal, kind=Goal.Kind.EVENT, event_name="Pricing seen")
+    sessions = [
+        make_session(
+            site, "ha", [("2025-06-10 10:00", "/"), ("2025-06-10 10:05", "/pricing")], channel="Email"
+        ),
+        make_session(
+            site, "hb", [("2025-06-30 23:50", "/"), ("2025-07-01 00:10", "/pricing")], channel="Email"
+        ),
+        make_session(site, "hb", [("2025-06-12 09:00", "/pricing")], channel="Direct"),
+        make_session(
+            site, "hc", [("2025-05-31 23:50", "/"), ("2025-06-01 00:05", "/pricing")], channel="Email"
+        ),
+        make_session(site, "hd", [("2025-06-14 10:00", "/pricing")], channel="Direct"),
+    ]
+    for session in sessions:  # the event goal's hit: an event on each /pricing view
+        view = session.view["/pricing"]
+        CustomEvent.objects.create(
+            site=site,
+            session=session,
+            view_id=view.view_id,
+            visitor_hash=session.visitor_hash,
+            uid=f"u{session.pk}",
+            name="Pricing seen",
+            created_at=view.created_at,
+        )
+    make_payment(site, "ch_a", "2025-06-10 10:20", 3000, currency="gbp", session=sessions[0], page="/")
+    make_payment(site, "ch_b", "2025-06-30 23:55", 2000, currency="gbp", session=sessions[1], page="/")
+    make_payment(site, "ch_c", "2025-06-01 00:20", 1000, currency="gbp", session=sessions[3], page="/pricing")
+    q = june_query(site, filter=["page:/pricing" if by == "page" else f"goal:{goal}"])
+    overview = widgets.overview(q)
+    assert overview == widgets.overview(replace(q, rollups=False))
+    summary = overview.summary
+    # Visitors ha, hb (its 06-12 visit), hd; payers ha and hb are visitors of the range, hc is not.
+    assert (summary["visitors"], summary["revenue"], summary["conversion_rate"]) == (3, 6000, 2 / 3)
+    channels = reports.revenue_by_dimension(q, "channel")
+    # hb paid from its Email visit but visited the range only by Direct.
+    assert channels == {"Email": {"revenue": 6000, "payments": 3, "converters": 1}}
+    pages = reports.revenue_by_dimension(q, "page")
+    # hc viewed /pricing in range in the visit it paid from; hb viewed no / in range under the filter.
+    assert pages == {
+        "/": {"revenue": 5000, "payments": 2, "converters": 1},
+        "/pricing": {"revenue": 1000, "payments": 1, "converters": 1},
+    }
