@@ -86,7 +86,7 @@ def traffic(
     return replace(figures, payers=frozenset(payers))
 
 
-def _bucket(q: Query, granularity: str, starts: list[dt.datetime] | None, model, field: str) -> Expression:
+def bucket_of(q: Query, granularity: str, starts: list[dt.datetime] | None, model, field: str) -> Expression:
     """The chart bucket of ``field``: for days, weeks and months the number (from 1) of the bucket in
     ``starts`` (``width_bucket`` over their UTC instants: some 20 times cheaper per row than truncating in a
     time zone); for hours, ``Trunc`` (a DST change can make two UTC hours one local bucket)."""
@@ -105,13 +105,13 @@ def _statement(
     e)``; ``_assemble`` reads them by part (see there)."""
     sessions_sql, sessions_params = (
         q.sessions()
-        .annotate(bucket=_bucket(q, granularity, starts, Session, "started_at"))
+        .annotate(bucket=bucket_of(q, granularity, starts, Session, "started_at"))
         .values("id", "visitor_hash", "pageviews", "started_at", "last_seen_at", *_KEYS)
         .query.sql_with_params()
     )
     views_sql, views_params = (
         q.views()
-        .annotate(bucket=_bucket(q, granularity, starts, View, "created_at"))
+        .annotate(bucket=bucket_of(q, granularity, starts, View, "created_at"))
         .values("session_id", "page", "bucket")
         .query.sql_with_params()
     )

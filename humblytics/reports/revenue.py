@@ -19,7 +19,8 @@ from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, 
 from django.db.models.functions import Trunc
 
 from humblytics.reports import payment_facts
-from humblytics.reports.query import Query
+from humblytics.reports.grouped import bucket_of
+from humblytics.reports.query import Query, bucket_starts
 from revenue.models import Payment
 from tracking.dimensions import SESSION_DIMENSIONS
 
@@ -100,6 +101,9 @@ class PaymentFrame:
     load_payers: Callable[[], list[tuple[str, int]]]
     # Hashes of the payers read from payment facts (their goal visits are flagged: ``payer_completions``).
     facted: frozenset[str] = frozenset()
+    # ``revenue_timeseries(q, granularity)`` when the frame was asked for a granularity.
+    granularity: str | None = None
+    buckets: dict[dt.datetime, dict[str, int]] | None = None
 
     @cached_property
     def payers(self) -> list[tuple[str, int]]:
@@ -122,7 +126,7 @@ _FRAME_COLUMNS = (
 _NET, _GROSS, _REFUNDED, _SESSION, _HASH, _OWN_SESSION, _OWN_VIEW, _FIRST_VALUE = range(8)
 
 
-def payment_frame(q: Query, *, with_payers: bool = True) -> PaymentFrame:
+def payment_frame(q: Query, *, with_payers: bool = True, granularity: str | None = None) -> PaymentFrame:
     """Under filters "a visitor of the range" means one with a session in range that matches the
     filters. Filters on session values only keep the shortcut: a payment's session matches them (or the
     payment is not in range), so its own session in range is such a session, and its attributed view in
@@ -130,10 +134,11 @@ def payment_frame(q: Query, *, with_payers: bool = True) -> PaymentFrame:
     session at any time but for traffic only in range: the shortcut then also needs the session's hit
     in range (``Query.hits_in_range``), and the other payers are looked up.
 
-    Unfiltered on PostgreSQL it is read from payment facts (``_fact_frame``); ``with_payers=False``
-    leaves ``payers`` to be read when first asked for."""
+    Unfiltered on PostgreSQL it is read from payment facts (``_fact_frame``), with the chart's revenue
+    per bucket of ``granularity`` from the query of its totals; ``with_payers=False`` leaves ``payers``
+    to be read when first asked for."""
     if not q.filters and connection.vendor == "postgresql" and getattr(settings, "REPORT_ROLLUPS", True):
-        return _fact_frame(q, with_payers)
+        return _fact_frame(q, with_payers, granularity)
     rows = _frame_rows(q)
     totals = {
         "revenue": sum(row[_NET] for row in rows),
@@ -164,14 +169,12 @@ def _converted(dimension: str, in_range: set, pages_in_range: set) -> Callable[[
     return lambda row, value: row[_OWN_SESSION] or (dimension, row[_HASH], value) in in_range
 
 
-def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
+def _fact_frame(q: Query, with_payers: bool, granularity: str | None) -> PaymentFrame:
     """``payment_frame`` of an unfiltered range on PostgreSQL from payment facts
     (``humblytics.reports.payment_facts``): the statement sums every group and counts its single
     payers; the payments it returns (repeat payers, a session or view outside the range) are counted
     here, skipping what it counted already."""
-    totals = payments_in_range(q).aggregate(
-        revenue=Sum("net"), gross=Sum("settlement_amount"), refunded=Sum("refunded"), payments=Count("id")
-    )
+    totals, buckets = _totals_by_bucket(q, granularity)
     groups = payment_facts.read(q, with_payers=with_payers)
     # As _FRAME_COLUMNS rows (gross and refunded are in the totals already), and whether single.
     rows = [(net, 0, 0, *rest[:4], *rest[5:]) for net, *rest in groups.rows]
@@ -206,7 +209,38 @@ def _fact_frame(q: Query, with_payers: bool) -> PaymentFrame:
         by_dimension=by_dimension,
         load_payers=(lambda: payers) if payers is not None else (lambda: _fact_payers(q)),
         facted=frozenset(groups.facted) if payers is not None else frozenset(),
+        granularity=granularity,
+        buckets=buckets,
     )
+
+
+def _totals_by_bucket(q: Query, granularity: str | None) -> tuple[dict[str, int], dict | None]:
+    """The range's revenue, gross, refunded and payments, and with a ``granularity`` the chart's
+    ``revenue_timeseries``: one pass over the range's payments for both, grouped by bucket (the totals
+    are the buckets' sums: every payment in range is in one bucket)."""
+    payments = payments_in_range(q).order_by()
+    if granularity is None:
+        return payments.aggregate(**_TOTALS), None
+    starts = None if granularity == "hour" else bucket_starts(q, granularity)
+    rows = list(
+        payments.annotate(bucket=bucket_of(q, granularity, starts, Payment, "created_at"))
+        .values("bucket")
+        .annotate(**_TOTALS)
+    )
+    totals = {key: sum(row[key] or 0 for row in rows) for key in _TOTALS}
+    buckets = {}
+    for row in rows:
+        start = row["bucket"].replace(tzinfo=None) if starts is None else starts[row["bucket"] - 1]
+        buckets[start] = {"revenue": row["revenue"] or 0, "payments": row["payments"]}
+    return totals, buckets
+
+
+_TOTALS = {
+    "revenue": Sum("net"),
+    "gross": Sum("settlement_amount"),
+    "refunded": Sum("refunded"),
+    "payments": Count("id"),
+}
 
 
 def _fact_payers(q: Query) -> list[tuple[str, int]]:
@@ -382,6 +416,9 @@ def revenue_by_dimension(
 def revenue_timeseries(q: Query, granularity: str) -> dict[dt.datetime, dict[str, int]]:
     """Net revenue and payment count of ``payments_in_range`` per bucket, keyed like
     ``humblytics.reports.query.bucket_starts`` (naive local datetimes in ``q.tz``)."""
+    frame = _frame(q)
+    if frame is not None and frame.buckets is not None and frame.granularity == granularity:
+        return frame.buckets
     rows = (
         payments_in_range(q)
         .annotate(bucket=Trunc("created_at", granularity, tzinfo=q.tz))

@@ -231,7 +231,9 @@ def overview(q: Query, *, order_by: str = "visitors", limit: int = 10) -> Overvi
         # (the reference the tests compare with) runs each widget's own queries instead.
         # Its payers: for the Goals panel's revenue and the grouped statement's goal payers.
         with_payers = bool(goals) or q.built_through is None
-        q.memo["payment_frame"] = revenue_half.payment_frame(q, with_payers=with_payers)
+        q.memo["payment_frame"] = revenue_half.payment_frame(
+            q, with_payers=with_payers, granularity=granularity
+        )
         if q.built_through is not None:
             q.memo["traffic_frame"] = traffic_half.traffic_frame(q)
         else:
