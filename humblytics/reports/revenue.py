@@ -139,7 +139,7 @@ def payment_frame(q: Query, *, with_payers: bool = True, granularity: str | None
     to be read when first asked for."""
     if not q.filters and connection.vendor == "postgresql" and getattr(settings, "REPORT_ROLLUPS", True):
         return _fact_frame(q, with_payers, granularity)
-    rows = _frame_rows(q)
+    rows = _frame_rows(q, granularity)
     totals = {
         "revenue": sum(row[_NET] for row in rows),
         "gross": sum(row[_GROSS] for row in rows),
@@ -157,7 +157,20 @@ def payment_frame(q: Query, *, with_payers: bool = True, granularity: str | None
         converted = _converted(dimension, in_range, pages_in_range)
         by_dimension[dimension] = _group_by_value(attributed, index, converted)
     payers = [(row[_HASH], row[_NET]) for row in attributed]
-    return PaymentFrame(totals=totals, by_dimension=by_dimension, load_payers=lambda: payers)
+    buckets = None
+    if granularity is not None:  # each row's chart bucket is its last column
+        buckets = {}
+        for row in rows:
+            into = buckets.setdefault(row[-1], {"revenue": 0, "payments": 0})
+            into["revenue"] += row[_NET]
+            into["payments"] += 1
+    return PaymentFrame(
+        totals=totals,
+        by_dimension=by_dimension,
+        load_payers=lambda: payers,
+        granularity=granularity,
+        buckets=buckets,
+    )
 
 
 def _converted(dimension: str, in_range: set, pages_in_range: set) -> Callable[[tuple, Any], bool]:
@@ -250,9 +263,9 @@ def _fact_payers(q: Query) -> list[tuple[str, int]]:
         return cursor.fetchall()
 
 
-def _frame_rows(q: Query) -> list[tuple]:
+def _frame_rows(q: Query, granularity: str | None = None) -> list[tuple]:
     """The range's payments as ``_FRAME_COLUMNS`` tuples, with whether their own session (and attributed
-    view) is in range."""
+    view) is in range; with a ``granularity``, and the start of their chart bucket last."""
     start_at, end_at = q.bounds()
     # A page or goal filter holds for a payment's session at any time, for traffic only in range.
     hit = q.hits_in_range("session")
@@ -262,15 +275,24 @@ def _frame_rows(q: Query) -> list[tuple]:
         matched_view__created_at__gte=start_at,
         matched_view__created_at__lt=end_at,
     )
-    return list(
+    payments = (
         payments_in_range(q)
         .order_by()
         .annotate(
             own_session=ExpressionWrapper(own_session, output_field=BooleanField()),
             own_view=ExpressionWrapper(own_view, output_field=BooleanField()),
         )
-        .values_list(*_FRAME_COLUMNS)
     )
+    if granularity is None:
+        return list(payments.values_list(*_FRAME_COLUMNS))
+    # ``width_bucket`` is PostgreSQL's; elsewhere every granularity truncates.
+    hourly = granularity == "hour" or connection.vendor != "postgresql"
+    starts = None if hourly else bucket_starts(q, granularity)
+    payments = payments.annotate(bucket=bucket_of(q, granularity, starts, Payment, "created_at"))
+    return [
+        (*row, start.replace(tzinfo=None) if starts is None else starts[start - 1])
+        for *row, start in payments.values_list(*_FRAME_COLUMNS, "bucket")
+    ]
 
 
 def _later_payers_in_range(
