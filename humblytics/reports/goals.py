@@ -19,7 +19,8 @@ Unfiltered ranges in the site's time zone read a goal's settled days from ``Goal
 up per tail hash). A goal whose days are not all built yet (new, or just edited) is read raw, so its
 figures are right at once. The Events list reads ``EventDaily`` (``tracking.event_rollups``) the same
 way when every settled day of the range is built, else one grouped query over the range's custom
-events; properties are always raw. The number of queries does not grow with the number of goals: all
+events (filtered: per name and hash, ``event_rows.filtered``, which also gives the event goals' payers
+their hits); properties are always raw. The number of queries does not grow with the number of goals: all
 page goals are conditional aggregates of one statement, all event goals one grouped query.
 
 A range filtered by a value a filter slice serves (``q.rollup_slice``, ``tracking.slices``) reads its
@@ -38,7 +39,7 @@ from django.db import connection
 from django.db.models import Count, F, Q
 from django.db.models.functions import Trunc
 
-from humblytics.reports import payment_facts
+from humblytics.reports import event_rows, payment_facts
 from humblytics.reports.grouped import GroupedTraffic
 from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query
@@ -46,7 +47,7 @@ from humblytics.reports.revenue import payments_in_range, ratio
 from tracking import event_rollups, goal_rollups, rollup_reads, slices
 from tracking.dimensions import SESSION_DIMENSIONS
 from tracking.goals import page_regex
-from tracking.models import CustomEvent, Goal, Session, View
+from tracking.models import Goal, Session, View
 
 _ZERO = {"visitors": 0, "completions": 0}
 
@@ -129,7 +130,7 @@ def event_figures(q: Query) -> dict[str, dict[str, int]]:
     if memo is None:
         memo = _built_event_figures(q)
         if memo is None:
-            memo = _raw_event_figures(q.events())
+            memo = _raw_event_figures(q)
         elif (tail := q.tail()) is not None:
             _add_event_tail(q, tail, memo)
         q.memo["event_figures"] = memo
@@ -161,38 +162,21 @@ def _slice_rows(q: Query) -> dict[str, dict[str, dict[str, int]]]:
     return q.memo["slice_rows"]
 
 
-def _raw_event_figures(events) -> dict[str, dict[str, int]]:
+def _raw_event_figures(q: Query) -> dict[str, dict[str, int]]:
+    if q.filters:  # from the (name, hash, count) rows the payers' event hits are read from as well
+        figures: dict[str, dict[str, int]] = {}
+        for name, _, count in event_rows.filtered(q):
+            row = figures.setdefault(name, {"visitors": 0, "completions": 0})
+            row["visitors"] += 1
+            row["completions"] += count
+        return figures
     rows = (
-        events.values("name")
+        q.events()
+        .values("name")
         .annotate(visitors=Count("visitor_hash", distinct=True), completions=Count("id"))
         .order_by()
     )
     return {row["name"]: {"visitors": row["visitors"], "completions": row["completions"]} for row in rows}
-
-
-def _tail_event_rows(q: Query, tail: Query) -> list[tuple[str, str, int]]:
-    """``(name, hash, events)`` of the tail's custom events (read once per Query)."""
-    if "tail_event_rows" not in q.memo:
-        rows = tail.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
-        q.memo["tail_event_rows"] = list(rows)
-    return q.memo["tail_event_rows"]
-
-
-def _earlier_event_pairs(q: Query, tail: Query) -> set[tuple[str, str]]:
-    """``(name, hash)`` of the range's custom events before the tail, by the hashes of the tail's events:
-    one pass over the range's events (read once per Query), for the Events list and the event goals."""
-    if "earlier_event_pairs" not in q.memo:
-        hashes = sorted({visitor_hash for _, visitor_hash, _ in _tail_event_rows(q, tail)})
-        built_from, built_to = q.built_window()
-        earlier = CustomEvent.objects.filter(
-            site=q.site, created_at__gte=built_from, created_at__lt=built_to, **q.slice_lookups("session")
-        )
-        seen: set[tuple[str, str]] = set()
-        for chunk in hash_chunks(hashes):
-            pairs = earlier.filter(among("visitor_hash", chunk)).values_list("name", "visitor_hash")
-            seen.update(pairs.distinct())
-        q.memo["earlier_event_pairs"] = seen
-    return q.memo["earlier_event_pairs"]
 
 
 def _built_days(q: Query) -> int:
@@ -205,8 +189,8 @@ def _built_days(q: Query) -> int:
 def _add_event_tail(q: Query, tail: Query, into: dict[str, dict[str, int]]) -> None:
     """Add the raw tail's events per name, and its visitors the built days did not count (per hash,
     whether it sent that name earlier in the range)."""
-    rows = _tail_event_rows(q, tail)
-    seen = _earlier_event_pairs(q, tail)
+    rows = event_rows.of_tail(q, tail)
+    seen = event_rows.earlier_pairs(q, tail)
     for name, visitor_hash, count in rows:
         figures = into.setdefault(name, dict(_ZERO))
         figures["completions"] += count
@@ -349,7 +333,7 @@ def _page_hits(views, goals: Sequence[Goal]):
 def _add_tail(q: Query, tail: Query, goals: Sequence[Goal], into: list[dict[str, int]]) -> None:
     """Add the raw tail's completions and its visitors the built days did not count."""
     # The tail's events of every name: _hashes_by_goal keeps those of the goals' names.
-    hashes, counts = _hashes_by_goal(_tail_event_rows(q, tail), _page_hits(tail.views(), goals), goals)
+    hashes, counts = _hashes_by_goal(event_rows.of_tail(q, tail), _page_hits(tail.views(), goals), goals)
     seen = _completed_between(q, tail, goals, hashes)
     for i, figures in enumerate(into):
         figures["completions"] += counts[i]
@@ -360,10 +344,10 @@ def _completed_between(
     q: Query, tail: Query, goals: Sequence[Goal], hashes: list[set[str]]
 ) -> list[set[str]]:
     """Of each goal's ``hashes`` (from the tail's hits), those that completed it in the range before the
-    tail: events from the tail hashes' earlier events (``_earlier_event_pairs``), pages through the
+    tail: events from the tail hashes' earlier events (``event_rows.earlier_pairs``), pages through the
     visitors' sessions."""
     since, until = q.built_window()
-    pairs = _earlier_event_pairs(q, tail) if any(is_event(goal) for goal in goals) else set()
+    pairs = event_rows.earlier_pairs(q, tail) if any(is_event(goal) for goal in goals) else set()
     seen: list[set[str]] = [
         {h for h in found if (goal.event_name, h) in pairs} if is_event(goal) else set()
         for goal, found in zip(goals, hashes, strict=True)
@@ -431,7 +415,7 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
     tail = q.tail()
     tail_pairs: list[tuple[int, str]] = []
     if tail is not None:
-        found, _ = _hashes_by_goal(_tail_event_rows(q, tail), _page_hits(tail.views(), goals), goals)
+        found, _ = _hashes_by_goal(event_rows.of_tail(q, tail), _page_hits(tail.views(), goals), goals)
         tail_pairs = [
             (goal.pk, visitor_hash)
             for goal, hashes in zip(goals, found, strict=True)
@@ -498,9 +482,12 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
             page_hits = _visitors_page_hits(q, chunk, goals)
         else:
             page_hits = _page_hits(views.filter(among("session__visitor_hash", chunk)), goals)
-        found, _ = _hashes_by_goal(
-            _event_hits(events.filter(among("visitor_hash", chunk)), goals), page_hits, goals
-        )
+        if q.filters:
+            among_chunk = set(chunk)
+            event_hits = [row for row in event_rows.filtered(q) if row[1] in among_chunk]
+        else:
+            event_hits = _event_hits(events.filter(among("visitor_hash", chunk)), goals)
+        found, _ = _hashes_by_goal(event_hits, page_hits, goals)
         for i, found_hashes in enumerate(found):
             completed[i] |= found_hashes
     if grouped is not None:

@@ -272,14 +272,15 @@ def test_a_payers_own_visit_counts_under_a_page_or_goal_filter_only_with_its_hit
         ),
         make_session(site, "hd", [("2025-06-14 10:00", "/pricing")], channel="Direct"),
     ]
-    for session in sessions:  # the event goal's hit: an event on each /pricing view
+    # The event goal's hits: an event on each /pricing view, and ha's twice.
+    for i, session in enumerate([*sessions, sessions[0]]):
         view = session.view["/pricing"]
         CustomEvent.objects.create(
             site=site,
             session=session,
             view_id=view.view_id,
             visitor_hash=session.visitor_hash,
-            uid=f"u{session.pk}",
+            uid=f"u{i}",
             name="Pricing seen",
             created_at=view.created_at,
         )
@@ -301,3 +302,9 @@ def test_a_payers_own_visit_counts_under_a_page_or_goal_filter_only_with_its_hit
         "/": {"revenue": 5000, "payments": 2, "converters": 1},
         "/pricing": {"revenue": 1000, "payments": 1, "converters": 1},
     }
+    # The goal's payers ha, hb and hc completed it in range in visits matching the filter; hd paid nothing.
+    assert {row["name"]: row["revenue"] for row in overview.goals.goals} == (
+        {} if by == "page" else {goal: 6000}
+    )
+    events = [{"name": "Pricing seen", "visitors": 4, "completions": 5, "is_goal": by == "event goal"}]
+    assert overview.goals.events == events  # hb's 07-01 event is after the range
