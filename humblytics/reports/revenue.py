@@ -20,11 +20,10 @@ from django.db.models.functions import Trunc
 
 from humblytics.reports import payment_facts
 from humblytics.reports.grouped import bucket_of
+from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query, bucket_starts
 from revenue.models import Payment
 from tracking.dimensions import SESSION_DIMENSIONS
-
-_IN_CHUNK = 2000  # SQLite caps bound parameters
 
 
 def payments_in_range(q: Query) -> QuerySet[Payment]:
@@ -304,15 +303,14 @@ def _later_payers_in_range(
     in_range: set[tuple[str, str, str]] = set()
     pages_in_range: set[tuple[str, str]] = set()
     hashes = sorted({row[_HASH] for row in attributed if not (row[_OWN_SESSION] and row[_OWN_VIEW])})
-    for i in range(0, len(hashes), _IN_CHUNK):
-        chunk = hashes[i : i + _IN_CHUNK]
-        sessions = q.sessions().filter(visitor_hash__in=chunk, last_seen_at__gte=start_at)
+    for chunk in hash_chunks(hashes):
+        sessions = q.sessions().filter(among("visitor_hash", chunk), last_seen_at__gte=start_at)
         for visitor_hash, *values in sessions.values_list("visitor_hash", *SESSION_DIMENSIONS).distinct():
             in_range.add(("", visitor_hash, ""))
             for dimension, value in zip(SESSION_DIMENSIONS, values, strict=True):
                 in_range.add((dimension, visitor_hash, value))
         views = q.views().filter(
-            session__site=q.site, session__visitor_hash__in=chunk, session__last_seen_at__gte=start_at
+            among("session__visitor_hash", chunk), session__site=q.site, session__last_seen_at__gte=start_at
         )
         pages_in_range.update(views.values_list("session__visitor_hash", "page").distinct())
     return in_range, pages_in_range

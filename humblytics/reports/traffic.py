@@ -21,6 +21,7 @@ from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F,
 from django.db.models.functions import Trunc
 
 from humblytics.reports.grouped import GroupedTraffic
+from humblytics.reports.hashes import among, hash_chunks
 from humblytics.reports.query import Query, bucket_starts
 from tracking import rollup_reads, rollups
 from tracking.dimensions import DIMENSIONS
@@ -169,14 +170,13 @@ def _pages_seen_in(q: Query, window: Window, hashes: set[str]) -> set[tuple[str,
     """``(page, visitor_hash)`` and ``(page, session_id)`` of these visitors' views in ``window``."""
     seen: set[tuple[str, Any]] = set()
     since, until = window
-    ordered = sorted(hashes)
-    for i in range(0, len(ordered), _IN_CHUNK):
+    for chunk in hash_chunks(sorted(hashes)):
         earlier = View.objects.filter(
+            among("session__visitor_hash", chunk),
             site=q.site,
             created_at__gte=since,
             created_at__lt=until,
             session__site=q.site,
-            session__visitor_hash__in=ordered[i : i + _IN_CHUNK],
             session__last_seen_at__gte=since,
             **q.slice_lookups("session"),
         )
@@ -295,11 +295,10 @@ def _built_sessions_of(q: Query, hashes: set[str]):
     the range (``q.built_window()``), found per hash through the (site, visitor_hash, last_seen_at)
     index."""
     built_from, built_to = q.built_window()
-    ordered = sorted(hashes)
-    for i in range(0, len(ordered), _IN_CHUNK):
+    for chunk in hash_chunks(sorted(hashes)):
         yield Session.objects.filter(
+            among("visitor_hash", chunk),
             site=q.site,
-            visitor_hash__in=ordered[i : i + _IN_CHUNK],
             started_at__gte=built_from,
             started_at__lt=built_to,
             last_seen_at__gte=built_from,
