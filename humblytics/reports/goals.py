@@ -464,7 +464,10 @@ def _revenue_of(
             done[goal_id].add(visitor_hash)
     for goal_id, visitor_hash in tail_pairs:
         done[goal_id].add(visitor_hash)
-    return {goal_id: sum(net for h, net in payers if h in hashes) for goal_id, hashes in done.items()}
+    net_of: dict[str, int] = {}  # per payer hash: each goal sums its hashes, not every payment again
+    for visitor_hash, net in payers:
+        net_of[visitor_hash] = net_of.get(visitor_hash, 0) + net
+    return {goal_id: sum(net_of.get(h, 0) for h in hashes) for goal_id, hashes in done.items()}
 
 
 def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> list[set[str]]:

@@ -47,12 +47,15 @@ def read(q: Query, *, with_payers: bool) -> FactGroups:
     by_dimension: dict[str, dict[str | None, list[int]]] = {dimension: {} for dimension in GROUPED}
     rows, payers, facted = [], [], set()
     for kind, grouping, *values, revenue, payments, own_single, view_single in run_statement(sql, params):
-        if kind in ("r", "p"):  # a payment; its ``revenue`` column says whether it was read from a fact
-            if kind == "r":
+        if kind in ("r", "p"):  # its ``revenue`` column says whether it was read from a fact
+            if kind == "r":  # a payment
                 rows.append(tuple(values))
-            payers.append((values[2], values[0]))
+                hashes, nets = [values[2]], [values[0]]
+            else:  # payments' hashes and nets as lists
+                hashes, nets = values[2].split(","), map(int, values[_VALUES].split(","))
+            payers.extend(zip(hashes, nets, strict=False))
             if revenue:
-                facted.add(values[2])
+                facted.update(hashes)
             continue
         if grouping == _FULL:
             attributed, converters = int(revenue or 0), own_single
@@ -102,11 +105,14 @@ def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
     rows, params = _rows(q)
     columns = ", ".join(GROUPED)
     sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
-    # The other payers' (hash, net), for the Goals panel's revenue of converting visitors.
-    nulls = ", ".join(["NULL"] * len(GROUPED))
+    # The other payers' (hash, net), for the Goals panel's revenue of converting visitors: a year of a
+    # large site's are 150,000, sent as two comma-separated lists per row (in its hash and page
+    # columns) instead of a row each.
+    nulls = ", ".join(["NULL"] * (len(GROUPED) - 1))
     payers = f"""
-        UNION ALL SELECT 'p', NULL, net, NULL, h, NULL, NULL, NULL, {nulls}, facted::int, NULL, NULL, NULL
-        FROM c WHERE single AND own AND own_view
+        UNION ALL SELECT 'p', NULL, NULL, NULL, string_agg(h, ','), NULL, NULL, NULL,
+            string_agg(net::text, ','), {nulls}, facted::int, NULL, NULL, NULL
+        FROM c WHERE single AND own AND own_view GROUP BY facted
     """  # noqa: S608  (names are ours)
     sql = f"""
         WITH {rows},
