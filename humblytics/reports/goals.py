@@ -330,10 +330,18 @@ def _page_hits(views, goals: Sequence[Goal]):
     )
 
 
+def _tail_hits(q: Query, tail: Query, goals: Sequence[Goal]) -> tuple[list[set[str]], list[int]]:
+    """``_hashes_by_goal`` of the tail's hits of these goals (read once per Query and goals)."""
+    key = "tail_hits:" + ",".join(f"{goal.kind}:{goal.event_name}:{goal.page_pattern}" for goal in goals)
+    if key not in q.memo:
+        q.memo[key] = _hashes_by_goal(event_rows.of_tail(q, tail), _page_hits(tail.views(), goals), goals)
+    return q.memo[key]
+
+
 def _add_tail(q: Query, tail: Query, goals: Sequence[Goal], into: list[dict[str, int]]) -> None:
     """Add the raw tail's completions and its visitors the built days did not count."""
     # The tail's events of every name: _hashes_by_goal keeps those of the goals' names.
-    hashes, counts = _hashes_by_goal(event_rows.of_tail(q, tail), _page_hits(tail.views(), goals), goals)
+    hashes, counts = _tail_hits(q, tail, goals)
     seen = _completed_between(q, tail, goals, hashes)
     for i, figures in enumerate(into):
         figures["completions"] += counts[i]
@@ -415,7 +423,7 @@ def _rolled_revenue(q: Query, goals: Sequence[Goal]) -> dict[int, int]:
     tail = q.tail()
     tail_pairs: list[tuple[int, str]] = []
     if tail is not None:
-        found, _ = _hashes_by_goal(event_rows.of_tail(q, tail), _page_hits(tail.views(), goals), goals)
+        found, _ = _tail_hits(q, tail, goals)
         tail_pairs = [
             (goal.pk, visitor_hash)
             for goal, hashes in zip(goals, found, strict=True)

@@ -98,7 +98,7 @@ def traffic_summary(q: Query) -> dict[str, Any]:
     }
     tail = q.tail()
     if tail is not None:
-        raw = _session_figures(tail.sessions(), overlap=_earlier_sessions(q))
+        raw = q.memo.get("tail_sessions") or _session_figures(tail.sessions(), overlap=_earlier_sessions(q))
         figures["visitors"] += raw["visitors"] - raw["overlap"]
         for key in ("sessions", "bounces", "session_views", "duration"):
             figures[key] += raw[key]
@@ -240,8 +240,10 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
     session_dimensions = [d for d in dimensions if d != "page"]
     if not session_dimensions:
         return result
-    sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions))
+    columns = ("id", "visitor_hash", *session_dimensions, "pageviews", "started_at", "last_seen_at")
+    sessions = list(tail.sessions().values_list(*columns))
     seen = _values_seen_before(q, {row[1] for row in sessions}, session_dimensions)
+    q.memo["tail_sessions"] = _tail_session_figures(sessions, seen, session_dimensions[0])
     for index, dimension in enumerate(session_dimensions, start=2):
         visitors: dict[str, set] = defaultdict(set)
         counts: dict[str, dict] = {}
@@ -254,8 +256,25 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
         for value, into in counts.items():
             into["visitors"] = len(visitors[value])
         result[dimension] = counts
-    _add_tail_pageviews(tail, session_dimensions, {row[0]: row[2:] for row in sessions}, result)
+    values = {row[0]: row[2 : 2 + len(session_dimensions)] for row in sessions}
+    _add_tail_pageviews(tail, session_dimensions, values, result)
     return result
+
+
+def _tail_session_figures(sessions: list[tuple], seen: set[tuple[str, str, Any]], dimension: str) -> dict:
+    """``_session_figures`` of the tail's sessions with the ``overlap`` of ``_earlier_sessions``, from
+    the rows ``_tail_by_dimension`` read (id, hash, values, page views, start, last seen) and the values
+    ``_values_seen_before`` found: a visitor with an earlier session has a value of every dimension."""
+    hashes = {row[1] for row in sessions}
+    earlier = {visitor_hash for key, visitor_hash, _ in seen if key == dimension}
+    return {
+        "sessions": len(sessions),
+        "visitors": len(hashes),
+        "overlap": len(hashes & earlier),
+        "bounces": sum(1 for row in sessions if row[-3] == 1),
+        "session_views": sum(row[-3] for row in sessions),
+        "duration": sum((row[-1] - row[-2] for row in sessions), dt.timedelta(0)),
+    }
 
 
 def _add_tail_pageviews(
