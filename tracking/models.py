@@ -423,6 +423,8 @@ class CustomEvent(models.Model):
             models.Index(fields=["site", "created_at"], name="customevent_site_created"),
             models.Index(fields=["site", "name", "created_at"], name="customevent_site_name_created"),
             models.Index(fields=["site", "view_id"], name="customevent_site_view_id"),
+            # A report's tail finds its visitors' earlier events of the range (reports.event_rows) per hash.
+            models.Index(fields=["site", "visitor_hash", "created_at"], name="customevent_site_hash_created"),
             # The linking pass (tracking.events.link_events) reads only events still without a session.
             models.Index(
                 fields=["created_at"], condition=models.Q(session__isnull=True), name="customevent_unlinked"
