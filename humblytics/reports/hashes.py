@@ -1,5 +1,7 @@
 """Lists of visitor hashes in report queries: one array parameter on PostgreSQL, chunks on SQLite."""
 
+import re
+
 from django.db import connection
 from django.db.models import F, Lookup, Q
 
@@ -18,12 +20,21 @@ class _AnyOf(Lookup):
     prepare_rhs = False
 
     def get_db_prep_lookup(self, value, connection):
-        return "%s", [list(value)]
+        values = list(value)
+        joined = ",".join(values)
+        # Hashes are hex: then the array is written here, once, instead of psycopg quoting each element
+        # (tens of thousands of regex searches per report at 10M views).
+        if all(isinstance(v, str) for v in values) and _PLAIN_ARRAY.fullmatch(joined):
+            return "%s::text[]", [f"{{{joined}}}"]
+        return "%s", [values]
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+_PLAIN_ARRAY = re.compile(r"[0-9A-Za-z]+(?:,[0-9A-Za-z]+)*")
 
 
 def among(field: str, values: list[str]) -> Q | Lookup:

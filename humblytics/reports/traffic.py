@@ -12,7 +12,7 @@ its tail's overlap among sessions with that value.
 
 import bisect
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -240,40 +240,39 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
     session_dimensions = [d for d in dimensions if d != "page"]
     if not session_dimensions:
         return result
-    columns = ("id", "visitor_hash", *session_dimensions, "pageviews", "started_at", "last_seen_at")
-    sessions = list(tail.sessions().values_list(*columns))
+    sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions, "pageviews"))
     seen = _values_seen_before(q, {row[1] for row in sessions}, session_dimensions)
-    q.memo["tail_sessions"] = _tail_session_figures(sessions, seen, session_dimensions[0])
+    q.memo["tail_sessions"] = _tail_session_figures(tail, sessions, seen, session_dimensions[0])
     for index, dimension in enumerate(session_dimensions, start=2):
-        visitors: dict[str, set] = defaultdict(set)
-        counts: dict[str, dict] = {}
-        for row in sessions:
-            value = row[index] or ""
-            into = counts.setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
-            into["sessions"] += 1
-            if (dimension, row[1], row[index]) not in seen:
-                visitors[value].add(row[1])
-        for value, into in counts.items():
-            into["visitors"] = len(visitors[value])
-        result[dimension] = counts
+        sessions_of = Counter(row[index] or "" for row in sessions)
+        new = {(row[index] or "", row[1]) for row in sessions if (dimension, row[1], row[index]) not in seen}
+        visitors_of = Counter(value for value, _ in new)
+        result[dimension] = {
+            value: {"visitors": visitors_of[value], "sessions": count, "pageviews": 0}
+            for value, count in sessions_of.items()
+        }
     values = {row[0]: row[2 : 2 + len(session_dimensions)] for row in sessions}
     _add_tail_pageviews(tail, session_dimensions, values, result)
     return result
 
 
-def _tail_session_figures(sessions: list[tuple], seen: set[tuple[str, str, Any]], dimension: str) -> dict:
+def _tail_session_figures(
+    tail: Query, sessions: list[tuple], seen: set[tuple[str, str, Any]], dimension: str
+) -> dict[str, Any]:
     """``_session_figures`` of the tail's sessions with the ``overlap`` of ``_earlier_sessions``, from
-    the rows ``_tail_by_dimension`` read (id, hash, values, page views, start, last seen) and the values
-    ``_values_seen_before`` found: a visitor with an earlier session has a value of every dimension."""
+    the rows ``_tail_by_dimension`` read (id, hash, values, page views) and the values
+    ``_values_seen_before`` found (a visitor with an earlier session has a value of every dimension);
+    the duration summed by the database (thousands of timestamps cost more to parse than to add up)."""
     hashes = {row[1] for row in sessions}
     earlier = {visitor_hash for key, visitor_hash, _ in seen if key == dimension}
+    duration = ExpressionWrapper(F("last_seen_at") - F("started_at"), output_field=DurationField())
     return {
         "sessions": len(sessions),
         "visitors": len(hashes),
         "overlap": len(hashes & earlier),
-        "bounces": sum(1 for row in sessions if row[-3] == 1),
-        "session_views": sum(row[-3] for row in sessions),
-        "duration": sum((row[-1] - row[-2] for row in sessions), dt.timedelta(0)),
+        "bounces": sum(1 for row in sessions if row[-1] == 1),
+        "session_views": sum(row[-1] for row in sessions),
+        "duration": tail.sessions().aggregate(d=Sum(duration))["d"] or dt.timedelta(0),
     }
 
 
@@ -289,12 +288,14 @@ def _add_tail_pageviews(
             "pk", *dimensions
         ):
             known[pk] = tuple(values)
-    for pk, views in per_session.items():
-        values = known.get(pk)
-        if values is None:
-            continue  # a view whose session was deleted meanwhile
-        for dimension, value in zip(dimensions, values, strict=True):
-            into = result[dimension].setdefault(value or "", {"visitors": 0, "sessions": 0, "pageviews": 0})
+    # A view whose session was deleted meanwhile has no values.
+    counted = [(known[pk], views) for pk, views in per_session.items() if pk in known]
+    for position, dimension in enumerate(dimensions):
+        views_of: Counter = Counter()
+        for values, views in counted:
+            views_of[values[position] or ""] += views
+        for value, views in views_of.items():
+            into = result[dimension].setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
             into["pageviews"] += views
 
 
