@@ -126,26 +126,33 @@ def _raw_traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
     return result
 
 
-def _raw_page_traffic(q: Query, window: "Window | None" = None) -> dict[str, dict]:
-    """Pages are counted by the time of their views, like page views. With ``window`` (the built part of
-    the range ``q`` is the tail of), visitors and sessions already seen on a page there are left out:
-    the built days counted them."""
-    rows = q.views().values("page").order_by()
-    if window is None:
-        counts = rows.annotate(
+def _raw_page_traffic(q: Query) -> dict[str, dict]:
+    """Pages are counted by the time of their views, like page views."""
+    counts = (
+        q.views()
+        .values("page")
+        .order_by()
+        .annotate(
             visitors=Count("session__visitor_hash", distinct=True),
             sessions=Count("session", distinct=True),
             pageviews=Count("id"),
         )
-        return {
-            row["page"] or "": {key: row[key] for key in ("visitors", "sessions", "pageviews")}
-            for row in counts
-        }
-    # The tail is today (and yesterday until it settles): its (page, session, visitor) triples are few,
-    # so which of them the built days already counted is found per visitor hash through the
-    # (site, visitor_hash, last_seen_at) index, never by scanning the site's sessions per page.
-    triples = set(q.views().values_list("page", "session_id", "session__visitor_hash").distinct())
-    seen = _pages_seen_in(q, window, {visitor_hash for _, _, visitor_hash in triples})
+    )
+    return {
+        row["page"] or "": {key: row[key] for key in ("visitors", "sessions", "pageviews")} for row in counts
+    }
+
+
+def _tail_page_traffic(q: Query, tail: Query, views: list[tuple], known: dict[int, tuple]) -> dict[str, dict]:
+    """The tail's pages from its ``(page, session id, views)`` rows and its sessions' hashes (``known``:
+    session id to ``(hash, ...)``), leaving out visitors and sessions already seen on a page in the built
+    part of the range: the built days counted them. The tail's (page, session, visitor) triples are
+    few, so which of them the built days counted is found per visitor hash through the
+    (site, visitor_hash, last_seen_at) index, never by scanning the site's sessions per page."""
+    triples = {
+        (page, session_id, known[session_id][0]) for page, session_id, _ in views if session_id in known
+    }
+    seen = _pages_seen_in(tail, q.built_window(), {visitor_hash for _, _, visitor_hash in triples})
     visitors: dict[str, set] = defaultdict(set)
     sessions: dict[str, set] = defaultdict(set)
     for page, session_id, visitor_hash in triples:
@@ -153,13 +160,12 @@ def _raw_page_traffic(q: Query, window: "Window | None" = None) -> dict[str, dic
             visitors[page or ""].add(visitor_hash)
         if (page, session_id) not in seen:
             sessions[page or ""].add(session_id)
+    pageviews: Counter = Counter()
+    for page, _, count in views:
+        pageviews[page or ""] += count
     return {
-        row["page"] or "": {
-            "visitors": len(visitors[row["page"] or ""]),
-            "sessions": len(sessions[row["page"] or ""]),
-            "pageviews": row["pageviews"],
-        }
-        for row in rows.annotate(pageviews=Count("id"))
+        page: {"visitors": len(visitors[page]), "sessions": len(sessions[page]), "pageviews": count}
+        for page, count in pageviews.items()
     }
 
 
@@ -233,14 +239,22 @@ def traffic_frame(q: Query, dimensions: Sequence[str] = DIMENSIONS) -> dict[str,
 
 def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict[str, dict[str, dict]]:
     """The raw tail's ``{dimension: {value: counts}}``, leaving out visitors (and, for pages, sessions)
-    the built days already counted with the same value."""
+    the built days already counted with the same value. The tail's views are read once, counted per
+    (page, session); the few sessions that started before the tail are read by id."""
     result: dict[str, dict[str, dict]] = {}
-    if "page" in dimensions:
-        result["page"] = _raw_page_traffic(tail, q.built_window())
     session_dimensions = [d for d in dimensions if d != "page"]
+    views = list(tail.views().values_list("page", "session_id").annotate(n=Count("id")).order_by())
+    sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions, "pageviews"))
+    known = {row[0]: row[1 : 2 + len(session_dimensions)] for row in sessions}  # (hash, *values)
+    missing = sorted({session_id for _, session_id, _ in views} - known.keys())
+    for i in range(0, len(missing), _IN_CHUNK):
+        earlier = Session.objects.filter(pk__in=missing[i : i + _IN_CHUNK])
+        for pk, *values in earlier.values_list("pk", "visitor_hash", *session_dimensions):
+            known[pk] = tuple(values)
+    if "page" in dimensions:
+        result["page"] = _tail_page_traffic(q, tail, views, known)
     if not session_dimensions:
         return result
-    sessions = list(tail.sessions().values_list("id", "visitor_hash", *session_dimensions, "pageviews"))
     seen = _values_seen_before(q, {row[1] for row in sessions}, session_dimensions)
     q.memo["tail_sessions"] = _tail_session_figures(tail, sessions, seen, session_dimensions[0])
     for index, dimension in enumerate(session_dimensions, start=2):
@@ -251,8 +265,7 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
             value: {"visitors": visitors_of[value], "sessions": count, "pageviews": 0}
             for value, count in sessions_of.items()
         }
-    values = {row[0]: row[2 : 2 + len(session_dimensions)] for row in sessions}
-    _add_tail_pageviews(tail, session_dimensions, values, result)
+    _add_tail_pageviews(views, known, session_dimensions, result)
     return result
 
 
@@ -277,26 +290,22 @@ def _tail_session_figures(
 
 
 def _add_tail_pageviews(
-    tail: Query, dimensions: Sequence[str], known: dict[int, tuple], result: dict[str, dict[str, dict]]
+    views: list[tuple], known: dict[int, tuple], dimensions: Sequence[str], result: dict[str, dict[str, dict]]
 ) -> None:
-    """The tail's page views per value of each dimension, by their session's value. Views are counted
-    per session (an integer group-by); the few sessions that started before the tail are read by id."""
-    per_session = dict(tail.views().values_list("session_id").annotate(n=Count("id")).order_by())
-    missing = sorted(pk for pk in per_session if pk not in known)
-    for i in range(0, len(missing), _IN_CHUNK):
-        for pk, *values in Session.objects.filter(pk__in=missing[i : i + _IN_CHUNK]).values_list(
-            "pk", *dimensions
-        ):
-            known[pk] = tuple(values)
+    """The tail's page views (``(page, session id, views)`` rows) per value of each dimension, by their
+    session's value (``known``: session id to ``(hash, *values)``)."""
+    per_session: Counter = Counter()
+    for _, session_id, count in views:
+        per_session[session_id] += count
     # A view whose session was deleted meanwhile has no values.
-    counted = [(known[pk], views) for pk, views in per_session.items() if pk in known]
-    for position, dimension in enumerate(dimensions):
+    counted = [(known[pk], count) for pk, count in per_session.items() if pk in known]
+    for position, dimension in enumerate(dimensions, start=1):
         views_of: Counter = Counter()
-        for values, views in counted:
-            views_of[values[position] or ""] += views
-        for value, views in views_of.items():
+        for values, count in counted:
+            views_of[values[position] or ""] += count
+        for value, count in views_of.items():
             into = result[dimension].setdefault(value, {"visitors": 0, "sessions": 0, "pageviews": 0})
-            into["pageviews"] += views
+            into["pageviews"] += count
 
 
 def _values_seen_before(q: Query, hashes: set[str], dimensions: Sequence[str]) -> set[tuple[str, str, Any]]:
