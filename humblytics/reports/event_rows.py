@@ -16,6 +16,12 @@ def filtered(q: Query) -> list[tuple[str, str, int]]:
     return q.memo["event_rows"]
 
 
+def was_read(q: Query) -> bool:
+    """Whether ``filtered`` read this Query's rows already (a filter a slice serves reads its Events list
+    from the slice: then its payers' hits are cheaper looked up than all its rows read)."""
+    return "event_rows" in q.memo
+
+
 def of_tail(q: Query, tail: Query) -> list[tuple[str, str, int]]:
     """``(name, hash, events)`` of the tail's custom events (read once per Query)."""
     if "tail_event_rows" not in q.memo:

@@ -493,7 +493,7 @@ def _payers_completing(q: Query, goals: Sequence[Goal], hashes: list[str]) -> li
             page_hits = _visitors_page_hits(q, chunk, goals)
         else:
             page_hits = _page_hits(views.filter(among("session__visitor_hash", chunk)), goals)
-        if q.filters:
+        if q.filters and event_rows.was_read(q):  # the raw Events list's rows: no second pass
             among_chunk = set(chunk)
             event_hits = [row for row in event_rows.filtered(q) if row[1] in among_chunk]
         else:
