@@ -102,6 +102,8 @@ def payer_completions(q: Query, built: QuerySet[GoalVisitor]) -> list[tuple[int,
 
 
 def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
+    # ``c`` is read three times: inlined, each reads ``r`` and probes the few repeat hashes, instead of
+    # copying every payment's row once more (a year at 10M views: 840-880 to 750-810 ms).
     rows, params = _rows(q)
     columns = ", ".join(GROUPED)
     sets = ", ".join(["()", *(f"({c})" for c in GROUPED)])
@@ -116,8 +118,8 @@ def _statement(q: Query, with_payers: bool) -> tuple[str, list]:
     """  # noqa: S608  (names are ours)
     sql = f"""
         WITH {rows},
-        repeat AS (SELECT h FROM r GROUP BY h HAVING COUNT(*) > 1),
-        c AS (SELECT r.*, h NOT IN (SELECT h FROM repeat) AS single FROM r)
+        repeat AS MATERIALIZED (SELECT h FROM r GROUP BY h HAVING COUNT(*) > 1),
+        c AS NOT MATERIALIZED (SELECT r.*, h NOT IN (SELECT h FROM repeat) AS single FROM r)
         SELECT 'g', GROUPING({columns}), NULL::bigint, NULL::bigint, NULL, NULL::boolean, NULL::boolean,
             NULL::boolean, {columns}, SUM(net), COUNT(*), COUNT(*) FILTER (WHERE single AND own),
             COUNT(*) FILTER (WHERE single AND own_view)
