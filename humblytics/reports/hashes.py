@@ -21,10 +21,9 @@ class _AnyOf(Lookup):
 
     def get_db_prep_lookup(self, value, connection):
         values = list(value)
-        joined = ",".join(values)
         # Hashes are hex: then the array is written here, once, instead of psycopg quoting each element
         # (tens of thousands of regex searches per report at 10M views).
-        if all(isinstance(v, str) for v in values) and _PLAIN_ARRAY.fullmatch(joined):
+        if all(isinstance(v, str) for v in values) and _PLAIN_ARRAY.fullmatch(joined := ",".join(values)):
             return "%s::text[]", [f"{{{joined}}}"]
         return "%s", [values]
 

@@ -17,7 +17,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models.functions import Trunc
 
 from humblytics.reports.grouped import GroupedTraffic
@@ -143,16 +154,15 @@ def _raw_page_traffic(q: Query) -> dict[str, dict]:
     }
 
 
-def _tail_page_traffic(q: Query, tail: Query, views: list[tuple], known: dict[int, tuple]) -> dict[str, dict]:
+def _tail_page_traffic(
+    views: list[tuple], known: dict[int, tuple], seen: set[tuple[str, Any]]
+) -> dict[str, dict]:
     """The tail's pages from its ``(page, session id, views)`` rows and its sessions' hashes (``known``:
-    session id to ``(hash, ...)``), leaving out visitors and sessions already seen on a page in the built
-    part of the range: the built days counted them. The tail's (page, session, visitor) triples are
-    few, so which of them the built days counted is found per visitor hash through the
-    (site, visitor_hash, last_seen_at) index, never by scanning the site's sessions per page."""
+    session id to ``(hash, ...)``), leaving out visitors and sessions already ``seen`` on a page in the
+    built part of the range (``(page, hash)`` and ``(page, session id)``): the built days counted them."""
     triples = {
         (page, session_id, known[session_id][0]) for page, session_id, _ in views if session_id in known
     }
-    seen = _pages_seen_in(tail, q.built_window(), {visitor_hash for _, _, visitor_hash in triples})
     visitors: dict[str, set] = defaultdict(set)
     sessions: dict[str, set] = defaultdict(set)
     for page, session_id, visitor_hash in triples:
@@ -167,31 +177,6 @@ def _tail_page_traffic(q: Query, tail: Query, views: list[tuple], known: dict[in
         page: {"visitors": len(visitors[page]), "sessions": len(sessions[page]), "pageviews": count}
         for page, count in pageviews.items()
     }
-
-
-Window = tuple[dt.datetime, dt.datetime]
-
-
-def _pages_seen_in(q: Query, window: Window, hashes: set[str]) -> set[tuple[str, Any]]:
-    """``(page, visitor_hash)`` and ``(page, session_id)`` of these visitors' views in ``window``."""
-    seen: set[tuple[str, Any]] = set()
-    since, until = window
-    for chunk in hash_chunks(sorted(hashes)):
-        earlier = View.objects.filter(
-            among("session__visitor_hash", chunk),
-            site=q.site,
-            created_at__gte=since,
-            created_at__lt=until,
-            session__site=q.site,
-            session__last_seen_at__gte=since,
-            **q.slice_lookups("session"),
-        )
-        for page, session_id, visitor_hash in earlier.values_list(
-            "page", "session_id", "session__visitor_hash"
-        ).distinct():
-            seen.add((page, visitor_hash))
-            seen.add((page, session_id))
-    return seen
 
 
 def traffic_by_value(q: Query, dimension: str) -> dict[str, dict]:
@@ -251,11 +236,12 @@ def _tail_by_dimension(q: Query, tail: Query, dimensions: Sequence[str]) -> dict
         earlier = Session.objects.filter(pk__in=missing[i : i + _IN_CHUNK])
         for pk, *values in earlier.values_list("pk", "visitor_hash", *session_dimensions):
             known[pk] = tuple(values)
+    hashes = {values[0] for values in known.values()}
+    seen_pages, seen = _seen_before(q, hashes, session_dimensions)
     if "page" in dimensions:
-        result["page"] = _tail_page_traffic(q, tail, views, known)
+        result["page"] = _tail_page_traffic(views, known, seen_pages)
     if not session_dimensions:
         return result
-    seen = _values_seen_before(q, {row[1] for row in sessions}, session_dimensions)
     q.memo["tail_sessions"] = _tail_session_figures(tail, sessions, seen, session_dimensions[0])
     for index, dimension in enumerate(session_dimensions, start=2):
         sessions_of = Counter(row[index] or "" for row in sessions)
@@ -308,15 +294,40 @@ def _add_tail_pageviews(
             into["pageviews"] += count
 
 
-def _values_seen_before(q: Query, hashes: set[str], dimensions: Sequence[str]) -> set[tuple[str, str, Any]]:
-    """``(dimension, visitor_hash, value)`` of these visitors' sessions started in the built part of the
-    range, found per hash through the (site, visitor_hash, last_seen_at) index."""
-    seen: set[tuple[str, str, Any]] = set()
-    for earlier in _built_sessions_of(q, hashes):
-        for visitor_hash, *values in earlier.values_list("visitor_hash", *dimensions).distinct():
-            for dimension, value in zip(dimensions, values, strict=True):
-                seen.add((dimension, visitor_hash, value))
-    return seen
+def _seen_before(
+    q: Query, hashes: set[str], dimensions: Sequence[str]
+) -> tuple[set[tuple[str, Any]], set[tuple[str, str, Any]]]:
+    """What the built part of the range (``q.built_window()``) already counted of these visitors: the
+    pages they viewed there (``(page, hash)`` and ``(page, session id)``), and ``(dimension, hash,
+    value)`` of their sessions started there. Their sessions active there are found once per hash
+    through the (site, visitor_hash, last_seen_at) index; those sessions' views there by session id."""
+    since, until = q.built_window()
+    in_window = ExpressionWrapper(Q(started_at__gte=since), output_field=BooleanField())
+    active: dict[int, str] = {}
+    values_seen: set[tuple[str, str, Any]] = set()
+    for chunk in hash_chunks(sorted(hashes)):
+        sessions = Session.objects.filter(
+            among("visitor_hash", chunk),
+            site=q.site,
+            last_seen_at__gte=since,
+            started_at__lt=until,
+            **q.slice_lookups(),
+        ).annotate(in_window=in_window)
+        for pk, visitor_hash, started_in_window, *values in sessions.values_list(
+            "pk", "visitor_hash", "in_window", *dimensions
+        ):
+            active[pk] = visitor_hash
+            if started_in_window:
+                values_seen.update(zip(dimensions, [visitor_hash] * len(values), values, strict=True))
+    pages_seen: set[tuple[str, Any]] = set()
+    for chunk in hash_chunks(sorted(active)):
+        views = View.objects.filter(
+            among("session_id", chunk), site=q.site, created_at__gte=since, created_at__lt=until
+        )
+        for page, session_id in views.values_list("page", "session_id").distinct():
+            pages_seen.add((page, active[session_id]))
+            pages_seen.add((page, session_id))
+    return pages_seen, values_seen
 
 
 def _built_sessions_of(q: Query, hashes: set[str]):
