@@ -10,10 +10,7 @@ from tracking.models import CustomEvent
 
 def filtered(q: Query) -> list[tuple[str, str, int]]:
     """``(name, hash, events)`` of a filtered range's custom events (read once per Query)."""
-    if "event_rows" not in q.memo:
-        rows = q.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
-        q.memo["event_rows"] = list(rows)
-    return q.memo["event_rows"]
+    return _rows(q, q, "event_rows")
 
 
 def was_read(q: Query) -> bool:
@@ -24,10 +21,15 @@ def was_read(q: Query) -> bool:
 
 def of_tail(q: Query, tail: Query) -> list[tuple[str, str, int]]:
     """``(name, hash, events)`` of the tail's custom events (read once per Query)."""
-    if "tail_event_rows" not in q.memo:
-        rows = tail.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
-        q.memo["tail_event_rows"] = list(rows)
-    return q.memo["tail_event_rows"]
+    return _rows(q, tail, "tail_event_rows")
+
+
+def _rows(q: Query, source: Query, key: str) -> list[tuple[str, str, int]]:
+    """``(name, hash, events)`` of ``source``'s custom events, kept in ``q.memo[key]``."""
+    if key not in q.memo:
+        rows = source.events().values_list("name", "visitor_hash").annotate(n=Count("id")).order_by()
+        q.memo[key] = list(rows)
+    return q.memo[key]
 
 
 def earlier_pairs(q: Query, tail: Query) -> set[tuple[str, str]]:

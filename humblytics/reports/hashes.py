@@ -1,4 +1,5 @@
-"""Lists of visitor hashes in report queries: one array parameter on PostgreSQL, chunks on SQLite."""
+"""Lists of visitor hashes (or row ids) in report queries: one array parameter on PostgreSQL, chunks on
+SQLite."""
 
 import re
 
@@ -36,7 +37,7 @@ class _AnyOf(Lookup):
 _PLAIN_ARRAY = re.compile(r"[0-9A-Za-z]+(?:,[0-9A-Za-z]+)*")
 
 
-def among(field: str, values: list[str]) -> Q | Lookup:
+def among(field: str, values: list) -> Q | Lookup:
     """A filter: ``field`` is one of ``values`` (at most one chunk of them)."""
     if connection.vendor == "postgresql":
         return _AnyOf(F(field), values)

@@ -15,7 +15,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    Expression,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 from django.db.models.functions import Trunc
 
 from humblytics.reports import payment_facts
@@ -233,18 +244,24 @@ def _totals_by_bucket(q: Query, granularity: str | None) -> tuple[dict[str, int]
     payments = payments_in_range(q).order_by()
     if granularity is None:
         return payments.aggregate(**_TOTALS), None
-    starts = None if granularity == "hour" else bucket_starts(q, granularity)
-    rows = list(
-        payments.annotate(bucket=bucket_of(q, granularity, starts, Payment, "created_at"))
-        .values("bucket")
-        .annotate(**_TOTALS)
-    )
+    bucket, start_of = _chart_bucket(q, granularity)
+    rows = list(payments.annotate(bucket=bucket).values("bucket").annotate(**_TOTALS))
     totals = {key: sum(row[key] or 0 for row in rows) for key in _TOTALS}
-    buckets = {}
-    for row in rows:
-        start = row["bucket"].replace(tzinfo=None) if starts is None else starts[row["bucket"] - 1]
-        buckets[start] = {"revenue": row["revenue"] or 0, "payments": row["payments"]}
+    buckets = {
+        start_of(row["bucket"]): {"revenue": row["revenue"] or 0, "payments": row["payments"]} for row in rows
+    }
     return totals, buckets
+
+
+def _chart_bucket(q: Query, granularity: str) -> tuple[Expression, Callable[[Any], dt.datetime]]:
+    """A payment's chart bucket as an expression, and from its value the bucket's start as
+    ``revenue_timeseries`` keys it: ``width_bucket`` on PostgreSQL, truncation for hours and elsewhere."""
+    hourly = granularity == "hour" or connection.vendor != "postgresql"
+    starts = None if hourly else bucket_starts(q, granularity)
+    bucket = bucket_of(q, granularity, starts, Payment, "created_at")
+    if starts is None:
+        return bucket, lambda value: value.replace(tzinfo=None)
+    return bucket, lambda value: starts[value - 1]
 
 
 _TOTALS = {
@@ -284,14 +301,9 @@ def _frame_rows(q: Query, granularity: str | None = None) -> list[tuple]:
     )
     if granularity is None:
         return list(payments.values_list(*_FRAME_COLUMNS))
-    # ``width_bucket`` is PostgreSQL's; elsewhere every granularity truncates.
-    hourly = granularity == "hour" or connection.vendor != "postgresql"
-    starts = None if hourly else bucket_starts(q, granularity)
-    payments = payments.annotate(bucket=bucket_of(q, granularity, starts, Payment, "created_at"))
-    return [
-        (*row, start.replace(tzinfo=None) if starts is None else starts[start - 1])
-        for *row, start in payments.values_list(*_FRAME_COLUMNS, "bucket")
-    ]
+    bucket, start_of = _chart_bucket(q, granularity)
+    rows = payments.annotate(bucket=bucket).values_list(*_FRAME_COLUMNS, "bucket")
+    return [(*row, start_of(value)) for *row, value in rows]
 
 
 def _later_payers_in_range(

@@ -260,7 +260,7 @@ def _tail_session_figures(
 ) -> dict[str, Any]:
     """``_session_figures`` of the tail's sessions with the ``overlap`` of ``_earlier_sessions``, from
     the rows ``_tail_by_dimension`` read (id, hash, values, page views) and the values
-    ``_values_seen_before`` found (a visitor with an earlier session has a value of every dimension);
+    ``_seen_before`` found (a visitor with an earlier session has a value of every dimension);
     the duration summed by the database (thousands of timestamps cost more to parse than to add up)."""
     hashes = {row[1] for row in sessions}
     earlier = {visitor_hash for key, visitor_hash, _ in seen if key == dimension}
